@@ -1,0 +1,75 @@
+// The licence-plate reader: vehicle image in, ranked plate reads out.
+//
+//   std::unique_ptr<portcullis::plate::PlateReader> reader;
+//   Status s = PlateReader::Open(PlateReaderOptions{}, &reader);
+//   std::vector<PlateRead> plates;
+//   s = reader->Read(image_bgr, &plates);   // plates[0] is the most confident read
+//
+// A PlateReader is not thread-safe (its networks hold per-call buffers); use one per thread.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <opencv2/core/mat.hpp>
+
+#include "portcullis/status.h"
+
+namespace portcullis::plate {
+
+struct Point {
+  float x = 0;
+  float y = 0;
+};
+
+struct Box {
+  int x = 0;
+  int y = 0;
+  int width = 0;
+  int height = 0;
+};
+
+// One reading of a plate: the text and how sure we are of it.
+struct Candidate {
+  std::string text;        // upper-case letters and digits, no spaces or dashes
+  float confidence = 0;    // in [0, 1]
+  std::string format;      // the grammar pattern it matched ("LLLDDDD"), empty if none
+};
+
+struct PlateRead {
+  std::string text;          // best reading
+  float confidence = 0;      // in [0, 1]
+  std::string region;        // "us", "eu", "br"; "" when no region's grammar matched
+  std::string format;        // the matched pattern's name, e.g. "mercosur" or "LLLDDDD"
+  Box box;                   // axis-aligned plate box in image pixels
+  std::array<Point, 4> polygon{};  // plate corners, clockwise from top-left
+  std::vector<Candidate> candidates;  // top-N alternatives, best first (candidates[0].text == text)
+};
+
+struct PlateReaderOptions {
+  std::string model_dir;   // empty: $PORTCULLIS_MODEL_DIR, else the build's configured directory
+  std::string region_dir;  // empty: $PORTCULLIS_REGION_DIR, else the build's configured directory
+  std::string region = "auto";  // "auto" or a region file's name ("us", "eu", "br", ...)
+  int top_n = 5;                // alternatives kept per plate
+  int max_plates = 4;           // plates reported per image
+  int threads = 1;              // OpenCV dnn threads; 1 keeps runs reproducible and per-core
+};
+
+class PlateReader {
+ public:
+  // Loads models and grammars. Errors: NotFound (missing model or grammar), Corruption (a file
+  // that does not parse), InvalidArgument (unknown region, bad option).
+  static Status Open(const PlateReaderOptions& options, std::unique_ptr<PlateReader>* reader);
+  virtual ~PlateReader() = default;
+
+  // Reads the plates in one BGR 8-bit image; plates come out best first. An image with no
+  // readable plate is OK with an empty result.
+  virtual Status Read(const cv::Mat& bgr, std::vector<PlateRead>* plates) = 0;
+
+  // The regions this reader knows, in the order they were loaded.
+  [[nodiscard]] virtual std::vector<std::string> Regions() const = 0;
+};
+
+}  // namespace portcullis::plate
