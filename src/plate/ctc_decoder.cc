@@ -1,0 +1,210 @@
+#include "plate/ctc_decoder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <unordered_map>
+
+namespace portcullis::plate {
+namespace {
+
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+
+double LogAdd(double a, double b) {
+  if (a == kNegInf) return b;
+  if (b == kNegInf) return a;
+  double hi = std::max(a, b);
+  return hi + std::log1p(std::exp(std::min(a, b) - hi));
+}
+
+double LogP(const cv::Mat& probs, int t, int column) {
+  float p = probs.at<float>(t, column);
+  return p > 0 ? std::log(static_cast<double>(p)) : kNegInf;
+}
+
+bool ValidShape(const cv::Mat& probs, std::string_view alphabet) {
+  return !probs.empty() && probs.type() == CV_32F &&
+         probs.cols == static_cast<int>(alphabet.size()) + 1;
+}
+
+}  // namespace
+
+std::string CtcGreedy(const cv::Mat& probs, std::string_view alphabet) {
+  std::string text;
+  if (!ValidShape(probs, alphabet)) return text;
+  int previous = 0;
+  for (int t = 0; t < probs.rows; ++t) {
+    cv::Point max_loc;
+    cv::minMaxLoc(probs.row(t), nullptr, nullptr, nullptr, &max_loc);
+    int best = max_loc.x;
+    if (best != 0 && best != previous) text += alphabet[static_cast<std::size_t>(best - 1)];
+    previous = best;
+  }
+  return text;
+}
+
+std::vector<CtcPath> CtcBeamSearch(const cv::Mat& probs, std::string_view alphabet, int beam_width,
+                                   int top_n) {
+  std::vector<CtcPath> result;
+  if (!ValidShape(probs, alphabet) || beam_width <= 0 || top_n <= 0) return result;
+  // For each prefix: log-probability of ending in a blank and in a non-blank.
+  struct Score {
+    double blank = kNegInf;
+    double non_blank = kNegInf;
+    [[nodiscard]] double Total() const { return LogAdd(blank, non_blank); }
+  };
+  std::map<std::string, Score> beam;
+  beam[""] = Score{0.0, kNegInf};
+  // Characters this unlikely at a step cannot change the top of the beam; skipping them keeps the
+  // search at a handful of extensions per step.
+  const double prune = std::log(1e-4);
+  for (int t = 0; t < probs.rows; ++t) {
+    std::map<std::string, Score> next;
+    const double blank_lp = LogP(probs, t, 0);
+    for (const auto& [prefix, score] : beam) {
+      // Stay on the same prefix by a blank.
+      Score& same = next[prefix];
+      same.blank = LogAdd(same.blank, score.Total() + blank_lp);
+      // Stay by repeating the last character (collapses).
+      if (!prefix.empty()) {
+        auto last = static_cast<int>(alphabet.find(prefix.back())) + 1;
+        same.non_blank = LogAdd(same.non_blank, score.non_blank + LogP(probs, t, last));
+      }
+      for (int c = 1; c < probs.cols; ++c) {
+        double lp = LogP(probs, t, c);
+        if (lp < prune) continue;
+        char ch = alphabet[static_cast<std::size_t>(c - 1)];
+        std::string extended = prefix + ch;
+        Score& ext = next[extended];
+        // A repeated character needs a blank between the two occurrences.
+        double from = (!prefix.empty() && prefix.back() == ch) ? score.blank : score.Total();
+        ext.non_blank = LogAdd(ext.non_blank, from + lp);
+      }
+    }
+    std::vector<std::pair<std::string, Score>> ranked(next.begin(), next.end());
+    std::sort(ranked.begin(), ranked.end(),
+              [](const auto& a, const auto& b) { return a.second.Total() > b.second.Total(); });
+    if (ranked.size() > static_cast<std::size_t>(beam_width)) ranked.resize(beam_width);
+    beam = std::map<std::string, Score>(ranked.begin(), ranked.end());
+  }
+  for (const auto& [prefix, score] : beam) result.push_back({prefix, score.Total()});
+  std::sort(result.begin(), result.end(),
+            [](const CtcPath& a, const CtcPath& b) { return a.log_prob > b.log_prob; });
+  if (result.size() > static_cast<std::size_t>(top_n)) result.resize(top_n);
+  return result;
+}
+
+double CtcLogLikelihood(const cv::Mat& probs, std::string_view alphabet, std::string_view text) {
+  if (!ValidShape(probs, alphabet)) return kNegInf;
+  std::vector<int> labels;
+  for (char ch : text) {
+    auto pos = alphabet.find(ch);
+    if (pos == std::string_view::npos) return kNegInf;
+    labels.push_back(static_cast<int>(pos) + 1);
+  }
+  // Extended sequence: blank, l1, blank, l2, ..., blank.
+  const std::size_t states = 2 * labels.size() + 1;
+  auto label_at = [&](std::size_t s) { return (s % 2 == 0) ? 0 : labels[s / 2]; };
+  std::vector<double> alpha(states, kNegInf), next(states);
+  alpha[0] = LogP(probs, 0, 0);
+  if (states > 1) alpha[1] = LogP(probs, 0, label_at(1));
+  for (int t = 1; t < probs.rows; ++t) {
+    for (std::size_t s = 0; s < states; ++s) {
+      double a = alpha[s];
+      if (s >= 1) a = LogAdd(a, alpha[s - 1]);
+      if (s >= 2 && label_at(s) != 0 && label_at(s) != label_at(s - 2)) a = LogAdd(a, alpha[s - 2]);
+      next[s] = a + LogP(probs, t, label_at(s));
+    }
+    alpha.swap(next);
+  }
+  double total = alpha[states - 1];
+  if (states > 1) total = LogAdd(total, alpha[states - 2]);
+  return total;
+}
+
+bool CtcConstrainedBest(const cv::Mat& probs, std::string_view alphabet,
+                        const std::vector<std::string>& sets, CtcPath* best) {
+  if (!ValidShape(probs, alphabet) || sets.empty()) return false;
+  const std::size_t length = sets.size();
+  if (static_cast<int>(length) > probs.rows) return false;
+  // Columns allowed at each position.
+  std::vector<std::vector<int>> columns(length);
+  for (std::size_t k = 0; k < length; ++k) {
+    for (char ch : sets[k]) {
+      auto pos = alphabet.find(ch);
+      if (pos != std::string_view::npos) columns[k].push_back(static_cast<int>(pos) + 1);
+    }
+    if (columns[k].empty()) return false;
+  }
+  // Viterbi over states "k labels emitted, now in blank" and "emitting label k with column c".
+  // Each state carries the best text so far (at most 'length' characters: cheap to copy).
+  struct Cell {
+    double lp = kNegInf;
+    std::string text;
+  };
+  std::vector<Cell> blank(length + 1), blank_next(length + 1);
+  std::vector<std::vector<Cell>> emit(length), emit_next(length);
+  for (std::size_t k = 0; k < length; ++k) {
+    emit[k].resize(columns[k].size());
+    emit_next[k].resize(columns[k].size());
+  }
+  blank[0] = {LogP(probs, 0, 0), ""};
+  for (std::size_t i = 0; i < columns[0].size(); ++i) {
+    int c = columns[0][i];
+    emit[0][i] = {LogP(probs, 0, c), std::string(1, alphabet[static_cast<std::size_t>(c - 1)])};
+  }
+  for (int t = 1; t < probs.rows; ++t) {
+    const double blank_lp = LogP(probs, t, 0);
+    for (std::size_t k = 0; k <= length; ++k) {
+      // Blank after k labels: from the same blank, or from the last character of label k.
+      Cell cell = blank[k];
+      if (k >= 1) {
+        for (const Cell& e : emit[k - 1]) {
+          if (e.lp > cell.lp) cell = e;
+        }
+      }
+      cell.lp += blank_lp;
+      blank_next[k] = cell;
+    }
+    for (std::size_t k = 0; k < length; ++k) {
+      for (std::size_t i = 0; i < columns[k].size(); ++i) {
+        const int c = columns[k][i];
+        const char ch = alphabet[static_cast<std::size_t>(c - 1)];
+        // Stay on the same character, or enter it from the blank after k labels, or directly
+        // from a different character of label k - 1 (equal neighbours need a blank between).
+        Cell cell = emit[k][i];
+        bool entered = false;
+        Cell from = blank[k];
+        if (from.lp > cell.lp) {
+          cell = from;
+          entered = true;
+        }
+        if (k >= 1) {
+          for (std::size_t j = 0; j < columns[k - 1].size(); ++j) {
+            if (columns[k - 1][j] == c) continue;
+            if (emit[k - 1][j].lp > cell.lp) {
+              cell = emit[k - 1][j];
+              entered = true;
+            }
+          }
+        }
+        if (entered) cell.text += ch;
+        cell.lp += LogP(probs, t, c);
+        emit_next[k][i] = std::move(cell);
+      }
+    }
+    blank.swap(blank_next);
+    emit.swap(emit_next);
+  }
+  Cell final_cell = blank[length];
+  for (const Cell& e : emit[length - 1]) {
+    if (e.lp > final_cell.lp) final_cell = e;
+  }
+  if (final_cell.lp == kNegInf || final_cell.text.size() != length) return false;
+  best->text = final_cell.text;
+  best->log_prob = final_cell.lp;
+  return true;
+}
+
+}  // namespace portcullis::plate

@@ -1,0 +1,216 @@
+// Accuracy and speed of the plate reader on a benchmark in the OpenALPR layout: each image
+// NAME.jpg|png beside NAME.txt holding "file<TAB>x<TAB>y<TAB>w<TAB>h<TAB>PLATE".
+//
+//   alpr_eval --region us ../shared/data/alpr/us [--region eu DIR ...] [--json] [--errors]
+//
+// Prints, per set: exact-match top-1 and top-5 accuracy, plate-detection recall (IoU >= 0.5) and
+// milliseconds per image (p50/p95) on one thread, then the command line that reproduced it.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "portcullis/env.h"
+#include "portcullis/image.h"
+#include "portcullis/plate.h"
+
+namespace {
+
+using portcullis::Env;
+using portcullis::Status;
+namespace plate = portcullis::plate;
+
+struct Truth {
+  std::string image;
+  plate::Box box;
+  std::string text;
+};
+
+struct SetResult {
+  std::string name, region;
+  int images = 0, top1 = 0, top5 = 0, detected = 0, failed = 0;
+  std::vector<double> ms;
+  // truth size / reported size for correct reads: what plate_box_scale should be multiplied by.
+  std::vector<double> width_ratio, height_ratio;
+};
+
+double Iou(const plate::Box& a, const plate::Box& b) {
+  const int x0 = std::max(a.x, b.x), y0 = std::max(a.y, b.y);
+  const int x1 = std::min(a.x + a.width, b.x + b.width), y1 = std::min(a.y + a.height, b.y + b.height);
+  if (x1 <= x0 || y1 <= y0) return 0;
+  const double inter = static_cast<double>(x1 - x0) * (y1 - y0);
+  return inter / (static_cast<double>(a.width) * a.height + static_cast<double>(b.width) * b.height -
+                  inter);
+}
+
+double Percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  auto idx = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(idx, v.size() - 1)];
+}
+
+Status LoadTruth(const std::string& dir, std::vector<Truth>* truths) {
+  std::vector<std::string> names;
+  PORTCULLIS_RETURN_IF_ERROR(Env::Default()->ListDirectory(dir, &names));
+  for (const auto& name : names) {
+    if (name.size() < 5 || name.substr(name.size() - 4) != ".txt") continue;
+    std::ifstream in(dir + "/" + name);
+    std::string line;
+    if (!std::getline(in, line)) continue;
+    std::istringstream fields(line);
+    Truth t;
+    std::string x, y, w, h;
+    if (!std::getline(fields, t.image, '\t') || !std::getline(fields, x, '\t') ||
+        !std::getline(fields, y, '\t') || !std::getline(fields, w, '\t') ||
+        !std::getline(fields, h, '\t') || !std::getline(fields, t.text)) {
+      return Status::Corruption("bad truth line in " + name);
+    }
+    while (!t.text.empty() && (t.text.back() == '\r' || t.text.back() == ' ')) t.text.pop_back();
+    t.box = {std::stoi(x), std::stoi(y), std::stoi(w), std::stoi(h)};
+    t.image = dir + "/" + t.image;
+    truths->push_back(std::move(t));
+  }
+  if (truths->empty()) return Status::NotFound("no *.txt truth files in " + dir);
+  return Status::Ok();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::pair<std::string, std::string>> sets;  // region, dir
+  std::string region = "auto";
+  bool json = false, errors = false, calibrate = false;
+  int limit = -1;
+  std::string command = "alpr_eval";
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    command += " " + arg;
+    if (arg == "--region" && i + 1 < argc) {
+      region = argv[++i];
+      command += std::string(" ") + argv[i];
+    } else if (arg == "--json") {
+      json = true;
+    } else if (arg == "--errors") {
+      errors = true;
+    } else if (arg == "--calibrate") {
+      calibrate = true;
+    } else if (arg == "--limit" && i + 1 < argc) {
+      limit = std::stoi(argv[++i]);
+      command += std::string(" ") + argv[i];
+    } else if (arg.rfind("--", 0) == 0) {
+      std::fprintf(stderr, "usage: alpr_eval [--json] [--errors] [--limit N] [--region R] DIR ...\n");
+      return 2;
+    } else {
+      sets.emplace_back(region, arg);
+    }
+  }
+  if (sets.empty()) {
+    std::fprintf(stderr, "usage: alpr_eval [--json] [--errors] [--limit N] [--region R] DIR ...\n");
+    return 2;
+  }
+  std::vector<SetResult> results;
+  for (const auto& [set_region, dir] : sets) {
+    plate::PlateReaderOptions options;
+    options.region = set_region;
+    options.threads = 1;
+    std::unique_ptr<plate::PlateReader> reader;
+    Status s = plate::PlateReader::Open(options, &reader);
+    if (!s.ok()) {
+      std::fprintf(stderr, "alpr_eval: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    std::vector<Truth> truths;
+    s = LoadTruth(dir, &truths);
+    if (!s.ok()) {
+      std::fprintf(stderr, "alpr_eval: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    if (limit > 0 && truths.size() > static_cast<std::size_t>(limit)) truths.resize(limit);
+    SetResult r;
+    r.name = dir.substr(dir.find_last_of('/') + 1);
+    r.region = set_region;
+    for (const auto& t : truths) {
+      ++r.images;
+      cv::Mat image;
+      s = portcullis::ReadImageFile(Env::Default(), t.image, portcullis::ImageLimits{}, &image);
+      std::vector<plate::PlateRead> plates;
+      if (s.ok()) {
+        auto start = std::chrono::steady_clock::now();
+        s = reader->Read(image, &plates);
+        r.ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                                 start)
+                           .count());
+      }
+      if (!s.ok()) {
+        ++r.failed;
+        std::fprintf(stderr, "%s: %s\n", t.image.c_str(), s.ToString().c_str());
+        continue;
+      }
+      bool top1 = !plates.empty() && plates[0].text == t.text;
+      bool top5 = false, detected = false;
+      for (const auto& p : plates) {
+        detected = detected || Iou(p.box, t.box) >= 0.5;
+        for (std::size_t k = 0; k < p.candidates.size() && k < 5; ++k) {
+          top5 = top5 || p.candidates[k].text == t.text;
+        }
+      }
+      if (top1 && plates[0].box.width > 0 && plates[0].box.height > 0) {
+        r.width_ratio.push_back(static_cast<double>(t.box.width) / plates[0].box.width);
+        r.height_ratio.push_back(static_cast<double>(t.box.height) / plates[0].box.height);
+      }
+      r.top1 += top1 ? 1 : 0;
+      r.top5 += top5 ? 1 : 0;
+      r.detected += detected ? 1 : 0;
+      if (errors && !top1) {
+        std::fprintf(stderr, "MISS %s truth=%s got=", t.image.c_str(), t.text.c_str());
+        for (const auto& p : plates) {
+          std::fprintf(stderr, "%s(%.2f,iou=%.2f)[", p.text.c_str(), p.confidence, Iou(p.box, t.box));
+          for (const auto& c : p.candidates) {
+            std::fprintf(stderr, "%s:%s:%.2f ", c.text.c_str(), c.format.c_str(), c.confidence);
+          }
+          std::fprintf(stderr, "] ");
+        }
+        std::fprintf(stderr, "\n");
+      }
+    }
+    results.push_back(std::move(r));
+  }
+  auto pct = [](int n, int d) { return d > 0 ? 100.0 * n / d : 0.0; };
+  if (json) {
+    for (const auto& r : results) {
+      nlohmann::json j = {{"set", r.name},
+                          {"region", r.region},
+                          {"images", r.images},
+                          {"top1", pct(r.top1, r.images)},
+                          {"top5", pct(r.top5, r.images)},
+                          {"detection_recall", pct(r.detected, r.images)},
+                          {"ms_p50", Percentile(r.ms, 0.5)},
+                          {"ms_p95", Percentile(r.ms, 0.95)},
+                          {"failed", r.failed}};
+      std::printf("%s\n", j.dump().c_str());
+    }
+    return 0;
+  }
+  std::printf("| set | region | images | top-1 exact | top-5 | detection recall (IoU>=0.5) | ms p50 | ms p95 |\n");
+  std::printf("|---|---|---|---|---|---|---|---|\n");
+  for (const auto& r : results) {
+    std::printf("| %s | %s | %d | %.1f%% | %.1f%% | %.1f%% | %.0f | %.0f |\n", r.name.c_str(),
+                r.region.c_str(), r.images, pct(r.top1, r.images), pct(r.top5, r.images),
+                pct(r.detected, r.images), Percentile(r.ms, 0.5), Percentile(r.ms, 0.95));
+  }
+  if (calibrate) {
+    for (const auto& r : results) {
+      std::printf("calibrate %s: multiply plate_box_scale by [%.3f, %.3f] (median of %zu reads)\n",
+                  r.name.c_str(), Percentile(r.width_ratio, 0.5), Percentile(r.height_ratio, 0.5),
+                  r.width_ratio.size());
+    }
+  }
+  std::printf("\nreproduce: %s  (one thread, %s)\n", command.c_str(), "OpenCV dnn CPU");
+  return 0;
+}

