@@ -41,11 +41,12 @@ struct SetResult {
 
 double Iou(const plate::Box& a, const plate::Box& b) {
   const int x0 = std::max(a.x, b.x), y0 = std::max(a.y, b.y);
-  const int x1 = std::min(a.x + a.width, b.x + b.width), y1 = std::min(a.y + a.height, b.y + b.height);
+  const int x1 = std::min(a.x + a.width, b.x + b.width),
+            y1 = std::min(a.y + a.height, b.y + b.height);
   if (x1 <= x0 || y1 <= y0) return 0;
   const double inter = static_cast<double>(x1 - x0) * (y1 - y0);
-  return inter / (static_cast<double>(a.width) * a.height + static_cast<double>(b.width) * b.height -
-                  inter);
+  return inter / (static_cast<double>(a.width) * a.height +
+                  static_cast<double>(b.width) * b.height - inter);
 }
 
 double Percentile(std::vector<double> v, double q) {
@@ -87,6 +88,7 @@ int main(int argc, char** argv) {
   std::string region = "auto";
   bool json = false, errors = false, calibrate = false;
   int limit = -1;
+  int detector_size = plate::PlateReaderOptions{}.detector_max_side;
   std::string command = "alpr_eval";
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -100,18 +102,25 @@ int main(int argc, char** argv) {
       errors = true;
     } else if (arg == "--calibrate") {
       calibrate = true;
+    } else if (arg == "--detector-size" && i + 1 < argc) {
+      detector_size = std::stoi(argv[++i]);
+      command += std::string(" ") + argv[i];
     } else if (arg == "--limit" && i + 1 < argc) {
       limit = std::stoi(argv[++i]);
       command += std::string(" ") + argv[i];
     } else if (arg.rfind("--", 0) == 0) {
-      std::fprintf(stderr, "usage: alpr_eval [--json] [--errors] [--limit N] [--region R] DIR ...\n");
+      std::fprintf(stderr,
+                   "usage: alpr_eval [--json] [--errors] [--limit N] [--detector-size N] [--region "
+                   "R] DIR ...\n");
       return 2;
     } else {
       sets.emplace_back(region, arg);
     }
   }
   if (sets.empty()) {
-    std::fprintf(stderr, "usage: alpr_eval [--json] [--errors] [--limit N] [--region R] DIR ...\n");
+    std::fprintf(stderr,
+                 "usage: alpr_eval [--json] [--errors] [--limit N] [--detector-size N] [--region "
+                 "R] DIR ...\n");
     return 2;
   }
   std::vector<SetResult> results;
@@ -119,6 +128,7 @@ int main(int argc, char** argv) {
     plate::PlateReaderOptions options;
     options.region = set_region;
     options.threads = 1;
+    options.detector_max_side = detector_size;
     std::unique_ptr<plate::PlateReader> reader;
     Status s = plate::PlateReader::Open(options, &reader);
     if (!s.ok()) {
@@ -143,9 +153,9 @@ int main(int argc, char** argv) {
       if (s.ok()) {
         auto start = std::chrono::steady_clock::now();
         s = reader->Read(image, &plates);
-        r.ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                                 start)
-                           .count());
+        r.ms.push_back(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                .count());
       }
       if (!s.ok()) {
         ++r.failed;
@@ -170,7 +180,8 @@ int main(int argc, char** argv) {
       if (errors && !top1) {
         std::fprintf(stderr, "MISS %s truth=%s got=", t.image.c_str(), t.text.c_str());
         for (const auto& p : plates) {
-          std::fprintf(stderr, "%s(%.2f,iou=%.2f)[", p.text.c_str(), p.confidence, Iou(p.box, t.box));
+          std::fprintf(stderr, "%s(%.2f,iou=%.2f)[", p.text.c_str(), p.confidence,
+                       Iou(p.box, t.box));
           for (const auto& c : p.candidates) {
             std::fprintf(stderr, "%s:%s:%.2f ", c.text.c_str(), c.format.c_str(), c.confidence);
           }
@@ -197,7 +208,9 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
-  std::printf("| set | region | images | top-1 exact | top-5 | detection recall (IoU>=0.5) | ms p50 | ms p95 |\n");
+  std::printf(
+      "| set | region | images | top-1 exact | top-5 | detection recall (IoU>=0.5) | ms p50 | ms "
+      "p95 |\n");
   std::printf("|---|---|---|---|---|---|---|---|\n");
   for (const auto& r : results) {
     std::printf("| %s | %s | %d | %.1f%% | %.1f%% | %.1f%% | %.0f | %.0f |\n", r.name.c_str(),

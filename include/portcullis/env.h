@@ -23,7 +23,8 @@ class Env {
 
   // Reads a whole file. Fails with ResourceExhausted rather than reading past max_bytes, so a
   // hostile multi-gigabyte "image" cannot exhaust memory.
-  virtual Status ReadFile(const std::string& path, std::size_t max_bytes, std::string* contents) = 0;
+  virtual Status ReadFile(const std::string& path, std::size_t max_bytes,
+                          std::string* contents) = 0;
   // Writes a whole file atomically (temporary file + fsync + rename): readers never see half of it.
   virtual Status WriteFileAtomic(const std::string& path, const std::string& contents) = 0;
   // Names (not paths) of the entries of a directory, sorted, without "." and "..".

@@ -33,18 +33,18 @@ struct Box {
 
 // One reading of a plate: the text and how sure we are of it.
 struct Candidate {
-  std::string text;        // upper-case letters and digits, no spaces or dashes
-  float confidence = 0;    // in [0, 1]
-  std::string format;      // the grammar pattern it matched ("LLLDDDD"), empty if none
+  std::string text;      // upper-case letters and digits, no spaces or dashes
+  float confidence = 0;  // in [0, 1]
+  std::string format;    // the grammar pattern it matched ("LLLDDDD"), empty if none
 };
 
 struct PlateRead {
-  std::string text;          // best reading
-  float confidence = 0;      // in [0, 1]
-  std::string region;        // "us", "eu", "br"; "" when no region's grammar matched
-  std::string format;        // the matched pattern's name, e.g. "mercosur" or "LLLDDDD"
-  Box box;                   // axis-aligned plate box in image pixels
-  std::array<Point, 4> polygon{};  // plate corners, clockwise from top-left
+  std::string text;                   // best reading
+  float confidence = 0;               // in [0, 1]
+  std::string region;                 // "us", "eu", "br"; "" when no region's grammar matched
+  std::string format;                 // the matched pattern's name, e.g. "mercosur" or "LLLDDDD"
+  Box box;                            // axis-aligned plate box in image pixels
+  std::array<Point, 4> polygon{};     // plate corners, clockwise from top-left
   std::vector<Candidate> candidates;  // top-N alternatives, best first (candidates[0].text == text)
 };
 
@@ -55,6 +55,9 @@ struct PlateReaderOptions {
   int top_n = 5;                // alternatives kept per plate
   int max_plates = 4;           // plates reported per image
   int threads = 1;              // OpenCV dnn threads; 1 keeps runs reproducible and per-core
+  // The text detector sees the image scaled so its longer side is at most this. Larger finds
+  // smaller plates and costs quadratically more (docs/benchmarks.md has the trade-off).
+  int detector_max_side = 960;
 };
 
 class PlateReader {

@@ -18,25 +18,27 @@
 namespace portcullis::plate {
 
 struct TrackerOptions {
-  int max_gap_frames = 15;       // a track unseen for more analysed frames than this is finished
-  float min_iou = 0.1f;          // box overlap with the track's last box that links a read ...
-  int max_edit_distance = 2;     // ... or text this close to the track's text (plate moved fast)
-  int min_frames = 2;            // tracks seen in fewer frames are dropped as noise
-  float min_confidence = 0.5f;   // reads below this are not linked into tracks at all
+  int max_gap_frames = 15;      // a track unseen for more analysed frames than this is finished
+  float min_iou = 0.1f;         // box overlap with the track's last box that links a read ...
+  int max_edit_distance = 2;    // ... or text this close to the track's text (plate moved fast)
+  int min_frames = 2;           // tracks seen in fewer frames are dropped as noise
+  float min_confidence = 0.5f;  // reads below this are not linked into tracks at all
 };
 
 struct PlatePass {
-  PlateRead best;                    // the voted text; box/polygon/candidates from the best frame
-  std::int64_t best_frame = 0;       // index of the frame whose read is reported
-  double best_time_ms = 0;           // its timestamp
+  PlateRead best;               // the voted text; box/polygon/candidates from the best frame
+  std::int64_t best_frame = 0;  // index of the frame whose read is reported
+  double best_time_ms = 0;      // its timestamp
   std::int64_t first_frame = 0;
   std::int64_t last_frame = 0;
-  int frames_seen = 0;               // frames in which the plate was read
+  int frames_seen = 0;  // frames in which the plate was read
 };
 
 class PlateTracker {
  public:
   explicit PlateTracker(TrackerOptions options = {});
+  // Out of line because Track is only complete in plate_tracker.cc.
+  ~PlateTracker();
   // Feeds one analysed frame's reads. Passes that finished because of this frame are appended to
   // *finished, oldest first.
   void Observe(std::int64_t frame_index, double time_ms, const std::vector<PlateRead>& reads,
@@ -49,11 +51,16 @@ class PlateTracker {
   TrackerOptions options_;
   std::vector<Track> tracks_;
   std::int64_t next_id_ = 0;
+  // Callers may pass strided frame indices; gaps are measured in analysed frames, so the stride
+  // is learned as the smallest positive step between consecutive Observe calls (0 = none yet).
+  std::int64_t stride_ = 0;
+  std::int64_t last_observed_frame_ = 0;
+  bool observed_any_ = false;
 };
 
 struct VideoOptions {
-  int frame_stride = 2;            // analyse every Nth frame (a 30 fps camera -> 15 analysed fps)
-  std::int64_t max_frames = -1;    // stop after this many decoded frames; -1 = whole stream
+  int frame_stride = 2;          // analyse every Nth frame (a 30 fps camera -> 15 analysed fps)
+  std::int64_t max_frames = -1;  // stop after this many decoded frames; -1 = whole stream
   TrackerOptions tracker;
 };
 

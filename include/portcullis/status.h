@@ -12,11 +12,11 @@ class Status {
   // The codes are part of the CLI contract: each maps to a documented exit code (see cli/).
   enum class Code {
     kOk = 0,
-    kInvalidArgument,    // the caller asked for something malformed (bad flag, bad JSON, bad region)
-    kNotFound,           // a file, directory or key that should exist does not
-    kIOError,            // the operating system refused (unreadable, permission, disk full)
-    kCorruption,         // data that should parse does not (truncated JPEG, malformed grammar)
-    kUnsupported,        // a well-formed input we do not handle (not an image, 16-bit video, ...)
+    kInvalidArgument,  // the caller asked for something malformed (bad flag, bad JSON, bad region)
+    kNotFound,         // a file, directory or key that should exist does not
+    kIOError,          // the operating system refused (unreadable, permission, disk full)
+    kCorruption,       // data that should parse does not (truncated JPEG, malformed grammar)
+    kUnsupported,      // a well-formed input we do not handle (not an image, 16-bit video, ...)
     kResourceExhausted,  // an input that would cost more than its limit (decompression bomb)
     kInternal,           // a bug or an engine failure (model did not load, inference threw)
   };
@@ -50,8 +50,8 @@ class Status {
 }  // namespace portcullis
 
 // Propagates a non-OK status to the caller.
-#define PORTCULLIS_RETURN_IF_ERROR(expr)                 \
-  do {                                                   \
-    ::portcullis::Status portcullis_status_ = (expr);    \
+#define PORTCULLIS_RETURN_IF_ERROR(expr)                     \
+  do {                                                       \
+    ::portcullis::Status portcullis_status_ = (expr);        \
     if (!portcullis_status_.ok()) return portcullis_status_; \
   } while (false)

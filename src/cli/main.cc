@@ -1,1 +1,23 @@
-int main() { return 0; }
+// portcullis: the command-line entry point. Each subsystem registers its own subcommands.
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/exit_codes.h"
+#include "cli/plate_command.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Portcullis: plate reading, face matching and a vault that keeps images safe"};
+  app.set_version_flag("--version", "portcullis 0.1.0");
+  app.require_subcommand(1);
+  int exit_code = portcullis::cli::kExitOk;
+  portcullis::cli::AddPlateCommands(app, &exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    // CLI11 returns 0 for --help/--version; everything else is a usage error.
+    return code == 0 ? 0 : portcullis::cli::kExitUsage;
+  }
+  return exit_code;
+}

@@ -82,15 +82,14 @@ Status ExpandPattern(std::string_view pattern, std::string_view alphabet,
 
 Status RegionGrammar::Parse(std::string_view json_text, const std::string& source,
                             RegionGrammar* out) {
-  auto fail = [&](const std::string& what) {
-    return Status::Corruption(source + ": " + what);
-  };
+  auto fail = [&](const std::string& what) { return Status::Corruption(source + ": " + what); };
   nlohmann::json doc = nlohmann::json::parse(json_text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return fail("not valid JSON");
   if (!doc.is_object()) return fail("top level must be an object");
   RegionGrammar g;
   try {
-    if (!doc.contains("region") || !doc["region"].is_string()) return fail("missing string 'region'");
+    if (!doc.contains("region") || !doc["region"].is_string())
+      return fail("missing string 'region'");
     g.region = doc["region"].get<std::string>();
     g.name = doc.value("name", g.region);
     if (!doc.contains("alphabet") || !doc["alphabet"].is_string()) {
@@ -98,7 +97,8 @@ Status RegionGrammar::Parse(std::string_view json_text, const std::string& sourc
     }
     g.alphabet = doc["alphabet"].get<std::string>();
     for (char c : g.alphabet) {
-      if (!std::isupper(static_cast<unsigned char>(c)) && !std::isdigit(static_cast<unsigned char>(c))) {
+      if (!std::isupper(static_cast<unsigned char>(c)) &&
+          !std::isdigit(static_cast<unsigned char>(c))) {
         return fail("alphabet may hold only A-Z and 0-9");
       }
     }
@@ -158,7 +158,8 @@ Status RegionGrammar::Parse(std::string_view json_text, const std::string& sourc
           return fail("each confusable is [\"A\", \"B\", share]");
         }
         Confusable conf{c[0].get<std::string>()[0], c[1].get<std::string>()[0], c[2].get<float>()};
-        if (!(conf.share >= 0 && conf.share <= 1)) return fail("confusable share must be in [0, 1]");
+        if (!(conf.share >= 0 && conf.share <= 1))
+          return fail("confusable share must be in [0, 1]");
         g.confusables.push_back(conf);
       }
     }

@@ -18,7 +18,6 @@ namespace {
 
 // Pipeline constants. Chosen on the development split of the OpenALPR benchmark as a whole
 // (bench/alpr_eval), never per image; docs/benchmarks.md records the effect of each.
-constexpr int kDetectorMaxSide = 960;
 constexpr int kMaxLinesRecognised = 14;  // recognition dominates the cost of an image
 constexpr int kBeamWidth = 10;
 constexpr double kMinReportProbability = 0.02;  // reads less likely than this are not plates
@@ -82,7 +81,8 @@ std::vector<Line> ProposeLines(const std::vector<TextBox>& boxes) {
   std::stable_sort(lines.begin(), lines.end(), [](const Line& x, const Line& y) {
     return x.detector_score > y.detector_score;
   });
-  if (lines.size() > static_cast<std::size_t>(kMaxLinesRecognised)) lines.resize(kMaxLinesRecognised);
+  if (lines.size() > static_cast<std::size_t>(kMaxLinesRecognised))
+    lines.resize(kMaxLinesRecognised);
   return lines;
 }
 
@@ -148,7 +148,8 @@ std::vector<std::pair<Candidate, double>> ReadUnderGrammar(const cv::Mat& plate_
     candidate.confidence = static_cast<float>(std::min(1.0, std::exp(log_likelihood)));
     out.emplace_back(std::move(candidate), log_likelihood + std::log(prior));
   }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.second > b.second; });
   return out;
 }
 
@@ -183,11 +184,12 @@ Box BoundingBox(const std::array<Point, 4>& polygon) {
 
 double Overlap(const Box& a, const Box& b) {
   const int x0 = std::max(a.x, b.x), y0 = std::max(a.y, b.y);
-  const int x1 = std::min(a.x + a.width, b.x + b.width), y1 = std::min(a.y + a.height, b.y + b.height);
+  const int x1 = std::min(a.x + a.width, b.x + b.width),
+            y1 = std::min(a.y + a.height, b.y + b.height);
   if (x1 <= x0 || y1 <= y0) return 0;
   const double inter = static_cast<double>(x1 - x0) * (y1 - y0);
-  const double smaller = std::min(static_cast<double>(a.width) * a.height,
-                                  static_cast<double>(b.width) * b.height);
+  const double smaller =
+      std::min(static_cast<double>(a.width) * a.height, static_cast<double>(b.width) * b.height);
   return smaller > 0 ? inter / smaller : 0;
 }
 
@@ -206,7 +208,7 @@ class PipelineReader final : public PlateReader {
       return Status::InvalidArgument("plate reader needs a non-empty 8-bit BGR image");
     }
     DetectorOptions detector_options;
-    detector_options.max_side = kDetectorMaxSide;
+    detector_options.max_side = options_.detector_max_side;
     std::vector<TextBox> boxes;
     PORTCULLIS_RETURN_IF_ERROR(detector_->Detect(bgr, detector_options, &boxes));
     std::vector<Scored> reads;
@@ -228,8 +230,8 @@ class PipelineReader final : public PlateReader {
         read.polygon = PlatePolygon(line.corners, grammar, bgr.size());
         read.box = BoundingBox(read.polygon);
         read.candidates.clear();
-        for (std::size_t i = 0; i < candidates.size() && i < static_cast<std::size_t>(options_.top_n);
-             ++i) {
+        for (std::size_t i = 0;
+             i < candidates.size() && i < static_cast<std::size_t>(options_.top_n); ++i) {
           read.candidates.push_back(candidates[i].first);
         }
       }
@@ -273,6 +275,9 @@ Status PlateReader::Open(const PlateReaderOptions& options, std::unique_ptr<Plat
     return Status::InvalidArgument("max_plates must be in [1, 64]");
   }
   if (options.threads < 1) return Status::InvalidArgument("threads must be >= 1");
+  if (options.detector_max_side < 64 || options.detector_max_side > 4096) {
+    return Status::InvalidArgument("detector_max_side must be in [64, 4096]");
+  }
   const std::string model_dir =
       FromEnvOr(options.model_dir, "PORTCULLIS_MODEL_DIR", PORTCULLIS_DEFAULT_MODEL_DIR);
   const std::string region_dir =

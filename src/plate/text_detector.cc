@@ -70,7 +70,8 @@ std::array<cv::Point2f, 4> OrderCorners(const cv::RotatedRect& rect) {
   cv::Point2f pts[4];
   rect.points(pts);
   std::array<cv::Point2f, 4> p{pts[0], pts[1], pts[2], pts[3]};
-  std::sort(p.begin(), p.end(), [](const cv::Point2f& a, const cv::Point2f& b) { return a.x < b.x; });
+  std::sort(p.begin(), p.end(),
+            [](const cv::Point2f& a, const cv::Point2f& b) { return a.x < b.x; });
   cv::Point2f tl = p[0], bl = p[1], tr = p[2], br = p[3];
   if (bl.y < tl.y) std::swap(tl, bl);
   if (br.y < tr.y) std::swap(tr, br);
@@ -92,7 +93,8 @@ std::vector<TextBox> TextDetector::BoxesFromProbability(const cv::Mat& probabili
     cv::RotatedRect rect = cv::minAreaRect(contour);
     if (std::min(rect.size.width, rect.size.height) < 2.0f) continue;
     // Score: mean probability inside the contour (DB's "slow" score, exact for thin lines).
-    cv::Rect bounds = cv::boundingRect(contour) & cv::Rect(0, 0, probability.cols, probability.rows);
+    cv::Rect bounds =
+        cv::boundingRect(contour) & cv::Rect(0, 0, probability.cols, probability.rows);
     if (bounds.empty()) continue;
     cv::Mat mask = cv::Mat::zeros(bounds.size(), CV_8U);
     std::vector<std::vector<cv::Point>> shifted(1);
@@ -130,8 +132,11 @@ Status TextDetector::Detect(const cv::Mat& bgr, const DetectorOptions& options,
   }
   // Scale the longer side to max_side (never up), both sides to multiples of 32 as the network's
   // five stride-2 stages require.
-  double scale = std::min(1.0, static_cast<double>(options.max_side) / std::max(bgr.cols, bgr.rows));
-  auto round32 = [](double v) { return std::max(32, static_cast<int>(std::lround(v / 32.0)) * 32); };
+  double scale =
+      std::min(1.0, static_cast<double>(options.max_side) / std::max(bgr.cols, bgr.rows));
+  auto round32 = [](double v) {
+    return std::max(32, static_cast<int>(std::lround(v / 32.0)) * 32);
+  };
   cv::Size input(round32(bgr.cols * scale), round32(bgr.rows * scale));
   try {
     cv::Mat resized;

@@ -30,11 +30,11 @@ struct TextBox {
 };
 
 struct DetectorOptions {
-  int max_side = 960;           // the longer image side is scaled to at most this (multiple of 32)
-  float bin_threshold = 0.3f;   // probability above which a pixel is text
-  float box_threshold = 0.5f;   // minimum mean probability of a box
-  float unclip_ratio = 1.6f;    // DB shrinks text regions in training; this grows them back
-  float min_height = 4.0f;      // boxes thinner than this (in image pixels) are dropped
+  int max_side = 960;          // the longer image side is scaled to at most this (multiple of 32)
+  float bin_threshold = 0.3f;  // probability above which a pixel is text
+  float box_threshold = 0.5f;  // minimum mean probability of a box
+  float unclip_ratio = 1.6f;   // DB shrinks text regions in training; this grows them back
+  float min_height = 4.0f;     // boxes thinner than this (in image pixels) are dropped
 };
 
 class TextDetector {
