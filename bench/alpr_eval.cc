@@ -86,9 +86,10 @@ Status LoadTruth(const std::string& dir, std::vector<Truth>* truths) {
 int main(int argc, char** argv) {
   std::vector<std::pair<std::string, std::string>> sets;  // region, dir
   std::string region = "auto";
-  bool json = false, errors = false, calibrate = false;
+  bool json = false, errors = false, calibrate = false, exhaustive = false;
   int limit = -1;
   int detector_size = plate::PlateReaderOptions{}.detector_max_side;
+  int coarse_size = plate::PlateReaderOptions{}.coarse_detector_max_side;
   std::string command = "alpr_eval";
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -100,17 +101,23 @@ int main(int argc, char** argv) {
       json = true;
     } else if (arg == "--errors") {
       errors = true;
+    } else if (arg == "--exhaustive") {
+      exhaustive = true;
     } else if (arg == "--calibrate") {
       calibrate = true;
     } else if (arg == "--detector-size" && i + 1 < argc) {
       detector_size = std::stoi(argv[++i]);
+      command += std::string(" ") + argv[i];
+    } else if (arg == "--coarse-size" && i + 1 < argc) {
+      coarse_size = std::stoi(argv[++i]);
       command += std::string(" ") + argv[i];
     } else if (arg == "--limit" && i + 1 < argc) {
       limit = std::stoi(argv[++i]);
       command += std::string(" ") + argv[i];
     } else if (arg.rfind("--", 0) == 0) {
       std::fprintf(stderr,
-                   "usage: alpr_eval [--json] [--errors] [--limit N] [--detector-size N] [--region "
+                   "usage: alpr_eval [--json] [--errors] [--limit N] [--detector-size N] "
+                   "[--coarse-size N] [--region "
                    "R] DIR ...\n");
       return 2;
     } else {
@@ -119,7 +126,8 @@ int main(int argc, char** argv) {
   }
   if (sets.empty()) {
     std::fprintf(stderr,
-                 "usage: alpr_eval [--json] [--errors] [--limit N] [--detector-size N] [--region "
+                 "usage: alpr_eval [--json] [--errors] [--limit N] [--detector-size N] "
+                 "[--coarse-size N] [--region "
                  "R] DIR ...\n");
     return 2;
   }
@@ -129,6 +137,8 @@ int main(int argc, char** argv) {
     options.region = set_region;
     options.threads = 1;
     options.detector_max_side = detector_size;
+    options.exhaustive = exhaustive;
+    options.coarse_detector_max_side = coarse_size;
     std::unique_ptr<plate::PlateReader> reader;
     Status s = plate::PlateReader::Open(options, &reader);
     if (!s.ok()) {

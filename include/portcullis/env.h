@@ -29,7 +29,9 @@ class Env {
   virtual Status WriteFileAtomic(const std::string& path, const std::string& contents) = 0;
   // Names (not paths) of the entries of a directory, sorted, without "." and "..".
   virtual Status ListDirectory(const std::string& path, std::vector<std::string>* names) = 0;
+  // kMissing when the path does not exist; kOther also when it cannot be examined (EACCES).
   virtual FileKind KindOf(const std::string& path) = 0;
+  // Wall-clock microseconds since the Unix epoch (it can jump; time durations elsewhere).
   virtual std::int64_t NowMicros() = 0;
 };
 

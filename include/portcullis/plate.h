@@ -58,6 +58,15 @@ struct PlateReaderOptions {
   // The text detector sees the image scaled so its longer side is at most this. Larger finds
   // smaller plates and costs quadratically more (docs/benchmarks.md has the trade-off).
   int detector_max_side = 960;
+  // A first, cheaper detector pass at this size; the detector_max_side pass runs only when it
+  // finds no confident plate. 0 (the default) disables it: on the development set a coarse pass
+  // at 640 costs US accuracy (early exits on confident misreads); docs/benchmarks.md has numbers.
+  int coarse_detector_max_side = 0;
+  // Lines are recognised most plate-like first. By default reading stops at the first line that
+  // reads as a confident, grammatical plate (a lane camera sees one vehicle at a time), which
+  // saves most of the recognition cost; exhaustive = true recognises every candidate line, for
+  // scenes with several vehicles.
+  bool exhaustive = false;
 };
 
 class PlateReader {

@@ -69,9 +69,9 @@ using VideoProgress = std::function<void(std::int64_t done, std::int64_t total)>
 
 // Reads a video file or stream URL with OpenCV VideoCapture, runs reader on every frame_stride-th
 // frame, tracks plates and calls on_pass for each vehicle pass as soon as it is finished.
-// Errors: NotFound (no such file), Unsupported (not a video OpenCV can open), Corruption (a
-// stream that fails before yielding any frame). A stream that ends mid-frame ends the read: the
-// passes seen so far are still reported, and the call returns OK.
+// Errors: NotFound (no such file), Unsupported (not a file or not a video OpenCV can open at all),
+// Corruption (a stream that opens but fails before yielding any frame). A stream that ends
+// mid-frame ends the read: the passes seen so far are still reported, and the call returns OK.
 Status ReadVideo(PlateReader* reader, const std::string& source, const VideoOptions& options,
                  const std::function<void(const PlatePass&)>& on_pass,
                  const VideoProgress& progress = nullptr);

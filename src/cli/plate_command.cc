@@ -93,6 +93,8 @@ struct ReadFlags {
   int max_plates = 4;
   int threads = 1;
   int detector_size = plate::PlateReaderOptions{}.detector_max_side;
+  int coarse_size = plate::PlateReaderOptions{}.coarse_detector_max_side;
+  bool exhaustive = false;
   int stride = 2;
 };
 
@@ -135,6 +137,8 @@ int RunRead(const ReadFlags& flags) {
   options.max_plates = flags.max_plates;
   options.threads = flags.threads;
   options.detector_max_side = flags.detector_size;
+  options.coarse_detector_max_side = flags.coarse_size;
+  options.exhaustive = flags.exhaustive;
   std::unique_ptr<plate::PlateReader> reader;
   Status s = plate::PlateReader::Open(options, &reader);
   if (!s.ok()) {
@@ -222,6 +226,8 @@ int RunDemo(const std::string& out_dir, const ReadFlags& flags) {
   options.top_n = flags.top;
   options.threads = flags.threads;
   options.detector_max_side = flags.detector_size;
+  options.coarse_detector_max_side = flags.coarse_size;
+  options.exhaustive = flags.exhaustive;
   std::unique_ptr<plate::PlateReader> reader;
   Status s = plate::PlateReader::Open(options, &reader);
   if (!s.ok()) {
@@ -332,6 +338,11 @@ void AddPlateCommands(CLI::App& app, int* exit_code) {
     cmd->add_option("--detector-size", flags->detector_size,
                     "Longer image side seen by the text detector (speed/recall trade-off)")
         ->check(CLI::Range(64, 4096));
+    cmd->add_option("--coarse-size", flags->coarse_size,
+                    "Cheaper first detector pass at this size; 0 disables it")
+        ->check(CLI::Range(0, 4096));
+    cmd->add_flag("--exhaustive", flags->exhaustive,
+                  "Recognise every candidate line (several vehicles per image)");
   };
 
   CLI::App* read = plate_cmd->add_subcommand("read", "Read plates in images, directories, videos");

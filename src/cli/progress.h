@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -12,7 +13,7 @@ namespace portcullis::cli {
 class ProgressBar {
  public:
   // total < 0: unknown total (shows a counter and rate instead of a bar).
-  // enabled: normally IsTerminal(stderr); tests force it on and pass their own FILE*.
+  // enabled: normally StderrIsTerminal(); tests force it on and pass their own FILE*.
   ProgressBar(std::string label, std::int64_t total, bool enabled, std::FILE* out = stderr);
   ~ProgressBar();  // clears the line
   ProgressBar(const ProgressBar&) = delete;

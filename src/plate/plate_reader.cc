@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <set>
 
+#include <opencv2/imgproc.hpp>
+
 #include "plate/ctc_decoder.h"
 #include "plate/grammar.h"
 #include "plate/text_detector.h"
@@ -21,6 +23,8 @@ namespace {
 constexpr int kMaxLinesRecognised = 14;  // recognition dominates the cost of an image
 constexpr int kBeamWidth = 10;
 constexpr double kMinReportProbability = 0.02;  // reads less likely than this are not plates
+// A read whose probability times grammar prior reaches this ends a non-exhaustive search.
+constexpr double kConfidentScore = 0.85;
 
 struct Line {
   std::array<cv::Point2f, 4> corners;
@@ -78,9 +82,15 @@ std::vector<Line> ProposeLines(const std::vector<TextBox>& boxes) {
     }
   }
   lines.insert(lines.end(), merged.begin(), merged.end());
-  std::stable_sort(lines.begin(), lines.end(), [](const Line& x, const Line& y) {
-    return x.detector_score > y.detector_score;
-  });
+  // Most plate-like first: a plate's text line is a few times wider than high (one line of 5-8
+  // characters); much longer lines are captions, much shorter ones stray characters.
+  auto likeness = [](const Line& line) {
+    const float aspect = Width(line.corners) / std::max(1.0f, Height(line.corners));
+    const float shape = (aspect >= 1.8f && aspect <= 8.0f) ? 1.0f : 0.6f;
+    return line.detector_score * shape;
+  };
+  std::stable_sort(lines.begin(), lines.end(),
+                   [&](const Line& x, const Line& y) { return likeness(x) > likeness(y); });
   if (lines.size() > static_cast<std::size_t>(kMaxLinesRecognised))
     lines.resize(kMaxLinesRecognised);
   return lines;
@@ -207,12 +217,56 @@ class PipelineReader final : public PlateReader {
     if (bgr.empty() || bgr.type() != CV_8UC3) {
       return Status::InvalidArgument("plate reader needs a non-empty 8-bit BGR image");
     }
-    DetectorOptions detector_options;
-    detector_options.max_side = options_.detector_max_side;
-    std::vector<TextBox> boxes;
-    PORTCULLIS_RETURN_IF_ERROR(detector_->Detect(bgr, detector_options, &boxes));
+    // Coarse to fine: most plates are found at the coarse size, at a fraction of the cost; the
+    // full-size pass runs only when the coarse one found no confident plate. Exhaustive reads
+    // go straight to the full size.
+    std::vector<int> sizes;
+    const int longer = std::max(bgr.cols, bgr.rows);
+    if (!options_.exhaustive && options_.coarse_detector_max_side > 0 &&
+        options_.coarse_detector_max_side < std::min(longer, options_.detector_max_side)) {
+      sizes.push_back(options_.coarse_detector_max_side);
+    }
+    sizes.push_back(options_.detector_max_side);
     std::vector<Scored> reads;
-    for (const Line& line : ProposeLines(boxes)) {
+    std::vector<cv::Rect> recognised;  // lines already read in an earlier pass
+    for (int size : sizes) {
+      DetectorOptions detector_options;
+      detector_options.max_side = size;
+      std::vector<TextBox> boxes;
+      PORTCULLIS_RETURN_IF_ERROR(detector_->Detect(bgr, detector_options, &boxes));
+      bool confident = false;
+      PORTCULLIS_RETURN_IF_ERROR(
+          ReadLines(bgr, ProposeLines(boxes), &recognised, &reads, &confident));
+      if (confident && !options_.exhaustive) break;
+    }
+    std::sort(reads.begin(), reads.end(),
+              [](const Scored& a, const Scored& b) { return a.score > b.score; });
+    // One read per plate: a joined line and its pieces, or overlapping detections, are the same
+    // plate; the most probable reading wins.
+    for (auto& r : reads) {
+      bool duplicate = false;
+      for (const auto& kept : *plates) duplicate = duplicate || Overlap(kept.box, r.read.box) > 0.5;
+      if (duplicate) continue;
+      plates->push_back(std::move(r.read));
+      if (plates->size() >= static_cast<std::size_t>(options_.max_plates)) break;
+    }
+    return Status::Ok();
+  }
+
+  // Recognises lines (skipping ones read before) and appends their best reads. Stops early at a
+  // confident read unless exhaustive.
+  Status ReadLines(const cv::Mat& bgr, const std::vector<Line>& lines,
+                   std::vector<cv::Rect>* recognised, std::vector<Scored>* reads, bool* confident) {
+    for (const Line& line : lines) {
+      const cv::Rect rect =
+          cv::boundingRect(std::vector<cv::Point2f>(line.corners.begin(), line.corners.end()));
+      bool seen = false;
+      for (const auto& r : *recognised) {
+        const double inter = (r & rect).area();
+        seen = seen || inter > 0.7 * static_cast<double>(std::max(r.area(), rect.area()));
+      }
+      if (seen) continue;
+      recognised->push_back(rect);
       cv::Mat crop = TextRecognizer::RectifyLine(bgr, line.corners);
       if (crop.empty()) continue;
       cv::Mat probs;
@@ -236,18 +290,9 @@ class PipelineReader final : public PlateReader {
         }
       }
       if (best.read.text.empty() || best.read.confidence < kMinReportProbability) continue;
-      reads.push_back(std::move(best));
-    }
-    std::sort(reads.begin(), reads.end(),
-              [](const Scored& a, const Scored& b) { return a.score > b.score; });
-    // One read per plate: a joined line and its pieces, or overlapping detections, are the same
-    // plate; the most probable reading wins.
-    for (auto& r : reads) {
-      bool duplicate = false;
-      for (const auto& kept : *plates) duplicate = duplicate || Overlap(kept.box, r.read.box) > 0.5;
-      if (duplicate) continue;
-      plates->push_back(std::move(r.read));
-      if (plates->size() >= static_cast<std::size_t>(options_.max_plates)) break;
+      *confident = best.score >= std::log(kConfidentScore);
+      reads->push_back(std::move(best));
+      if (*confident && !options_.exhaustive) break;
     }
     return Status::Ok();
   }
@@ -277,6 +322,10 @@ Status PlateReader::Open(const PlateReaderOptions& options, std::unique_ptr<Plat
   if (options.threads < 1) return Status::InvalidArgument("threads must be >= 1");
   if (options.detector_max_side < 64 || options.detector_max_side > 4096) {
     return Status::InvalidArgument("detector_max_side must be in [64, 4096]");
+  }
+  if (options.coarse_detector_max_side != 0 &&
+      (options.coarse_detector_max_side < 64 || options.coarse_detector_max_side > 4096)) {
+    return Status::InvalidArgument("coarse_detector_max_side must be 0 or in [64, 4096]");
   }
   const std::string model_dir =
       FromEnvOr(options.model_dir, "PORTCULLIS_MODEL_DIR", PORTCULLIS_DEFAULT_MODEL_DIR);
