@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <map>
 #include <unordered_map>
 
 namespace portcullis::plate {
@@ -48,47 +47,59 @@ std::vector<CtcPath> CtcBeamSearch(const cv::Mat& probs, std::string_view alphab
                                    int top_n) {
   std::vector<CtcPath> result;
   if (!ValidShape(probs, alphabet) || beam_width <= 0 || top_n <= 0) return result;
-  // For each prefix: log-probability of ending in a blank and in a non-blank.
-  struct Score {
+  // Per prefix: log-probability of the paths ending in a blank and ending in its last character.
+  struct Entry {
+    std::string prefix;
     double blank = kNegInf;
     double non_blank = kNegInf;
     [[nodiscard]] double Total() const { return LogAdd(blank, non_blank); }
   };
-  std::map<std::string, Score> beam;
-  beam[""] = Score{0.0, kNegInf};
   // Characters this unlikely at a step cannot change the top of the beam; skipping them keeps the
   // search at a handful of extensions per step.
   const double prune = std::log(1e-4);
+  std::vector<double> lp(static_cast<std::size_t>(probs.cols));
+  std::vector<Entry> beam{{"", 0.0, kNegInf}};
+  std::vector<Entry> next;
+  std::unordered_map<std::string, std::size_t> index;
   for (int t = 0; t < probs.rows; ++t) {
-    std::map<std::string, Score> next;
-    const double blank_lp = LogP(probs, t, 0);
-    for (const auto& [prefix, score] : beam) {
-      // Stay on the same prefix by a blank.
-      Score& same = next[prefix];
-      same.blank = LogAdd(same.blank, score.Total() + blank_lp);
-      // Stay by repeating the last character (collapses).
-      if (!prefix.empty()) {
-        auto last = static_cast<int>(alphabet.find(prefix.back())) + 1;
-        same.non_blank = LogAdd(same.non_blank, score.non_blank + LogP(probs, t, last));
+    for (int c = 0; c < probs.cols; ++c) lp[static_cast<std::size_t>(c)] = LogP(probs, t, c);
+    next.clear();
+    index.clear();
+    auto slot = [&](const std::string& prefix) -> Entry& {
+      auto [it, inserted] = index.try_emplace(prefix, next.size());
+      if (inserted) next.push_back({prefix, kNegInf, kNegInf});
+      return next[it->second];
+    };
+    for (const Entry& e : beam) {
+      const double total = e.Total();
+      {
+        // Stay on the same prefix by a blank, or by repeating the last character (collapses).
+        Entry& same = slot(e.prefix);
+        same.blank = LogAdd(same.blank, total + lp[0]);
+        if (!e.prefix.empty()) {
+          const auto last = static_cast<int>(alphabet.find(e.prefix.back())) + 1;
+          same.non_blank = LogAdd(same.non_blank, e.non_blank + lp[static_cast<std::size_t>(last)]);
+        }
       }
       for (int c = 1; c < probs.cols; ++c) {
-        double lp = LogP(probs, t, c);
-        if (lp < prune) continue;
-        char ch = alphabet[static_cast<std::size_t>(c - 1)];
-        std::string extended = prefix + ch;
-        Score& ext = next[extended];
+        if (lp[static_cast<std::size_t>(c)] < prune) continue;
+        const char ch = alphabet[static_cast<std::size_t>(c - 1)];
         // A repeated character needs a blank between the two occurrences.
-        double from = (!prefix.empty() && prefix.back() == ch) ? score.blank : score.Total();
-        ext.non_blank = LogAdd(ext.non_blank, from + lp);
+        const double from = (!e.prefix.empty() && e.prefix.back() == ch) ? e.blank : total;
+        if (from == kNegInf) continue;  // e.g. "AA" before any blank could separate the two
+        Entry& ext = slot(e.prefix + ch);
+        ext.non_blank = LogAdd(ext.non_blank, from + lp[static_cast<std::size_t>(c)]);
       }
     }
-    std::vector<std::pair<std::string, Score>> ranked(next.begin(), next.end());
-    std::sort(ranked.begin(), ranked.end(),
-              [](const auto& a, const auto& b) { return a.second.Total() > b.second.Total(); });
-    if (ranked.size() > static_cast<std::size_t>(beam_width)) ranked.resize(beam_width);
-    beam = std::map<std::string, Score>(ranked.begin(), ranked.end());
+    const std::size_t keep = std::min(next.size(), static_cast<std::size_t>(beam_width));
+    std::partial_sort(next.begin(), next.begin() + static_cast<std::ptrdiff_t>(keep), next.end(),
+                      [](const Entry& a, const Entry& b) { return a.Total() > b.Total(); });
+    next.resize(keep);
+    beam.swap(next);
   }
-  for (const auto& [prefix, score] : beam) result.push_back({prefix, score.Total()});
+  for (const Entry& e : beam) {
+    if (e.Total() != kNegInf) result.push_back({e.prefix, e.Total()});
+  }
   std::sort(result.begin(), result.end(),
             [](const CtcPath& a, const CtcPath& b) { return a.log_prob > b.log_prob; });
   if (result.size() > static_cast<std::size_t>(top_n)) result.resize(top_n);

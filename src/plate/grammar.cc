@@ -96,6 +96,10 @@ Status RegionGrammar::Parse(std::string_view json_text, const std::string& sourc
       return fail("missing string 'alphabet'");
     }
     g.alphabet = doc["alphabet"].get<std::string>();
+    if (g.alphabet.empty()) return fail("'alphabet' is empty");
+    for (std::size_t i = 0; i < g.alphabet.size(); ++i) {
+      if (g.alphabet.find(g.alphabet[i]) != i) return fail("'alphabet' repeats a character");
+    }
     for (char c : g.alphabet) {
       if (!std::isupper(static_cast<unsigned char>(c)) &&
           !std::isdigit(static_cast<unsigned char>(c))) {
@@ -115,10 +119,10 @@ Status RegionGrammar::Parse(std::string_view json_text, const std::string& sourc
         g.substitutions[from[0]] = target;
       }
     }
-    if (!doc.contains("patterns") || !doc["patterns"].is_array()) {
-      return fail("missing array 'patterns'");
+    if (doc.contains("patterns") && !doc["patterns"].is_array()) {
+      return fail("'patterns' must be an array");
     }
-    for (const auto& p : doc["patterns"]) {
+    for (const auto& p : doc.value("patterns", nlohmann::json::array())) {
       if (!p.is_object() || !p.contains("pattern") || !p["pattern"].is_string()) {
         return fail("each pattern needs a string 'pattern'");
       }
@@ -147,7 +151,7 @@ Status RegionGrammar::Parse(std::string_view json_text, const std::string& sourc
       }
     }
     if (g.patterns.empty() && g.free_weight == 0) {
-      return fail("a grammar needs at least one pattern or a free_form rule");
+      return fail("a grammar needs at least one entry in 'patterns' or a 'free_form' rule");
     }
     if (doc.contains("confusables")) {
       if (!doc["confusables"].is_array()) return fail("'confusables' must be an array");

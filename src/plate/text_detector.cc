@@ -87,7 +87,9 @@ std::vector<TextBox> TextDetector::BoxesFromProbability(const cv::Mat& probabili
   if (probability.empty() || probability.type() != CV_32F) return boxes;
   cv::Mat binary = probability > options.bin_threshold;
   std::vector<std::vector<cv::Point>> contours;
-  cv::findContours(binary, contours, cv::RETR_LIST, cv::CHAIN_APPROX_SIMPLE);
+  // Outer outlines only: a hole inside a text region (a gap in a character's stroke) is not a
+  // line of its own.
+  cv::findContours(binary, contours, cv::RETR_EXTERNAL, cv::CHAIN_APPROX_SIMPLE);
   for (const auto& contour : contours) {
     if (contour.size() < 3) continue;
     cv::RotatedRect rect = cv::minAreaRect(contour);
