@@ -1,12 +1,15 @@
 // portcullis: the command-line entry point. Each subsystem registers its own subcommands.
 #include <cstdio>
+#include <exception>
 
 #include <CLI/CLI.hpp>
 
 #include "cli/exit_codes.h"
 #include "cli/plate_command.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int Run(int argc, char** argv) {
   CLI::App app{"Portcullis: plate reading, face matching and a vault that keeps images safe"};
   app.set_version_flag("--version", "portcullis 0.1.0");
   app.require_subcommand(1);
@@ -20,4 +23,19 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : portcullis::cli::kExitUsage;
   }
   return exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Engines report failures as Status; an exception here is a bug (or out of memory), and it
+  // still gets a message and the documented exit code rather than an abort.
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "portcullis: internal error: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "portcullis: internal error\n");
+  }
+  return portcullis::cli::kExitInternal;
 }

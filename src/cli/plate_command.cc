@@ -1,7 +1,9 @@
 #include "cli/plate_command.h"
 
 #include <sys/stat.h>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 
 #include <iterator>
@@ -130,7 +132,8 @@ void Emit(const nlohmann::json& record) {
   std::fflush(stdout);  // JSON Lines consumers read as we go
 }
 
-int RunRead(const ReadFlags& flags) {
+// Opens a reader configured by the flags; returns an exit code (kExitOk on success).
+int OpenReader(const ReadFlags& flags, std::unique_ptr<plate::PlateReader>* reader) {
   plate::PlateReaderOptions options;
   options.region = flags.region;
   options.top_n = flags.top;
@@ -139,12 +142,15 @@ int RunRead(const ReadFlags& flags) {
   options.detector_max_side = flags.detector_size;
   options.coarse_detector_max_side = flags.coarse_size;
   options.exhaustive = flags.exhaustive;
+  Status s = plate::PlateReader::Open(options, reader);
+  if (s.ok()) return kExitOk;
+  std::fprintf(stderr, "portcullis: %s\n", s.ToString().c_str());
+  return s.code() == Status::Code::kInvalidArgument ? kExitUsage : kExitSetup;
+}
+
+int RunRead(const ReadFlags& flags) {
   std::unique_ptr<plate::PlateReader> reader;
-  Status s = plate::PlateReader::Open(options, &reader);
-  if (!s.ok()) {
-    std::fprintf(stderr, "portcullis: %s\n", s.ToString().c_str());
-    return s.code() == Status::Code::kInvalidArgument ? kExitUsage : kExitSetup;
-  }
+  if (int code = OpenReader(flags, &reader); code != kExitOk) return code;
   Env* env = Env::Default();
   std::vector<Input> inputs = ExpandInputs(env, flags.paths);
   const bool batch = inputs.size() > 1;
@@ -216,24 +222,15 @@ constexpr DemoScene kDemoScenes[] = {
 int RunDemo(const std::string& out_dir, const ReadFlags& flags) {
   Env* env = Env::Default();
   if (env->KindOf(out_dir) != FileKind::kDirectory) {
-    std::string cmd_dir = out_dir;
-    if (::mkdir(cmd_dir.c_str(), 0755) != 0) {
-      std::fprintf(stderr, "portcullis: cannot create %s\n", out_dir.c_str());
+    if (::mkdir(out_dir.c_str(), 0755) != 0) {
+      std::fprintf(stderr, "portcullis: cannot create %s: %s\n", out_dir.c_str(),
+                   std::strerror(errno));
       return kExitUnreadable;
     }
   }
-  plate::PlateReaderOptions options;
-  options.top_n = flags.top;
-  options.threads = flags.threads;
-  options.detector_max_side = flags.detector_size;
-  options.coarse_detector_max_side = flags.coarse_size;
-  options.exhaustive = flags.exhaustive;
   std::unique_ptr<plate::PlateReader> reader;
-  Status s = plate::PlateReader::Open(options, &reader);
-  if (!s.ok()) {
-    std::fprintf(stderr, "portcullis: %s\n", s.ToString().c_str());
-    return kExitSetup;
-  }
+  if (int code = OpenReader(flags, &reader); code != kExitOk) return code;
+  Status s;
   std::printf(
       "Portcullis plate demo: %zu synthetic vehicle scenes in %s, read with region=auto\n\n",
       std::size(kDemoScenes), out_dir.c_str());
@@ -256,7 +253,10 @@ int RunDemo(const std::string& out_dir, const ReadFlags& flags) {
     std::vector<uchar> png;
     cv::imencode(".png", image, png);
     const std::string name = std::string(scene.style) + "-" + scene.text + ".png";
-    s = env->WriteFileAtomic(out_dir + "/" + name, std::string(png.begin(), png.end()));
+    std::string path = out_dir;
+    path += '/';
+    path += name;
+    s = env->WriteFileAtomic(path, std::string(png.begin(), png.end()));
     if (!s.ok()) {
       std::fprintf(stderr, "portcullis: %s\n", s.ToString().c_str());
       return ExitCodeForInput(s);
@@ -363,7 +363,10 @@ void AddPlateCommands(CLI::App& app, int* exit_code) {
       "demo", "Render synthetic vehicle scenes with known plates, write them, and read them");
   demo->add_option("--out", *out_dir, "Directory for the rendered scenes");
   add_engine_flags(demo);
-  demo->callback([flags, out_dir, exit_code] { *exit_code = RunDemo(*out_dir, *flags); });
+  demo->callback([flags, out_dir, exit_code] {
+    flags->region = "auto";  // the demo mixes regions
+    *exit_code = RunDemo(*out_dir, *flags);
+  });
 }
 
 }  // namespace portcullis::cli

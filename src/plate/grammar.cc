@@ -193,7 +193,9 @@ Status RegionGrammar::LoadDirectory(Env* env, const std::string& dir,
   PORTCULLIS_RETURN_IF_ERROR(env->ListDirectory(dir, &names));
   for (const auto& name : names) {
     if (name.size() < 6 || name.substr(name.size() - 5) != ".json") continue;
-    std::string path = dir + "/" + name;
+    std::string path = dir;
+    path += '/';
+    path += name;
     std::string text;
     PORTCULLIS_RETURN_IF_ERROR(env->ReadFile(path, 1 << 20, &text));
     RegionGrammar g;

@@ -174,7 +174,8 @@ cv::Mat RenderPlateFace(Style style, const std::string& text, int w, int h, Rng&
           cv::Scalar(40, 40, 190), cv::Scalar(150, 70, 20), cv::Scalar(40, 110, 30),
           cv::Scalar(30, 30, 30)};
       const std::string state = kStates[static_cast<std::size_t>(rng.UniformInt(0, 7))];
-      const cv::Scalar state_colour = kStateColours[static_cast<std::size_t>(rng.UniformInt(0, 3))];
+      const cv::Scalar& state_colour =
+          kStateColours[static_cast<std::size_t>(rng.UniformInt(0, 3))];
       const cv::Scalar ink = rng.Chance(0.5) ? cv::Scalar(90, 30, 10) : cv::Scalar(25, 25, 25);
       cv::rectangle(face, cv::Rect(border / 2, border / 2, w - border, h - border),
                     cv::Scalar(40, 40, 40), border, cv::LINE_AA);
