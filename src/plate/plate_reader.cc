@@ -155,8 +155,11 @@ std::vector<std::pair<Candidate, double>> ReadUnderGrammar(const cv::Mat& plate_
     const double log_likelihood = CtcLogLikelihood(probs, g.alphabet, text);
     if (!std::isfinite(log_likelihood)) continue;
     candidate.text = text;
-    candidate.confidence = static_cast<float>(std::min(1.0, std::exp(log_likelihood)));
-    out.emplace_back(std::move(candidate), log_likelihood + std::log(prior));
+    // Confidence = P(text | line) x the layout's prior: the number the ranking uses, so
+    // candidates sorted best first are also sorted by confidence.
+    const double score = log_likelihood + std::log(prior);
+    candidate.confidence = static_cast<float>(std::min(1.0, std::exp(score)));
+    out.emplace_back(std::move(candidate), score);
   }
   std::sort(out.begin(), out.end(),
             [](const auto& a, const auto& b) { return a.second > b.second; });
