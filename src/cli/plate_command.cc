@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -270,13 +271,15 @@ int RunDemo(const std::string& out_dir, const ReadFlags& flags) {
     const std::string read = plates.empty() ? "-" : plates[0].text;
     const bool ok = read == truth.text;
     correct += ok ? 1 : 0;
-    std::printf("%-14s %-9s %-9s %-6s %-12s %s\n", name.substr(0, 14).c_str(), truth.text.c_str(),
-                read.c_str(),
-                plates.empty()
-                    ? "-"
-                    : (std::to_string(static_cast<int>(100 * plates[0].confidence)) + "%").c_str(),
-                plates.empty() ? "-" : (plates[0].region + "/" + plates[0].format).c_str(),
-                ok ? "ok" : "MISREAD");
+    std::printf(
+        "%-14s %-9s %-9s %-6s %-12s %s\n", name.substr(0, 14).c_str(), truth.text.c_str(),
+        read.c_str(),
+        plates.empty()
+            ? "-"
+            : (std::to_string(static_cast<int>(std::lround(100 * plates[0].confidence))) + "%")
+                  .c_str(),
+        plates.empty() ? "-" : (plates[0].region + "/" + plates[0].format).c_str(),
+        ok ? "ok" : "MISREAD");
   }
   std::printf(
       "\n%d of %zu plates read exactly. Read them again with:\n  portcullis plate read %s\n",
