@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <set>
 
 #include <iterator>
 
@@ -44,20 +45,20 @@ std::string ErrorCodeName(Status::Code code) {
   return "internal";
 }
 
-bool HasImageExtension(const std::string& name) {
+// The lower-cased text after the last dot ("" if none). Only used to pick a directory's
+// inputs: each file is still judged by its content when read.
+std::string LowerExtension(const std::string& name) {
   auto dot = name.find_last_of('.');
-  if (dot == std::string::npos) return false;
+  if (dot == std::string::npos) return "";
   std::string ext = name.substr(dot + 1);
   for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return ext == "jpg" || ext == "jpeg" || ext == "png" || ext == "bmp";
+  return ext;
 }
 
-bool HasVideoExtension(const std::string& name) {
-  auto dot = name.find_last_of('.');
-  if (dot == std::string::npos) return false;
-  std::string ext = name.substr(dot + 1);
-  for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return ext == "mp4" || ext == "avi" || ext == "mkv" || ext == "mov" || ext == "webm";
+bool HasImageOrVideoExtension(const std::string& name) {
+  static const std::set<std::string> kExtensions = {"jpg", "jpeg", "png", "bmp", "mp4",
+                                                    "avi", "mkv",  "mov", "webm"};
+  return kExtensions.count(LowerExtension(name)) > 0;
 }
 
 struct Input {
@@ -82,7 +83,7 @@ std::vector<Input> ExpandInputs(Env* env, const std::vector<std::string>& paths)
     }
     std::string prefix = path.back() == '/' ? path : path + "/";
     for (const auto& name : names) {
-      if (HasImageExtension(name) || HasVideoExtension(name)) inputs.push_back({prefix + name, {}});
+      if (HasImageOrVideoExtension(name)) inputs.push_back({prefix + name, {}});
     }
   }
   return inputs;
