@@ -26,10 +26,8 @@ constexpr double kMinReportProbability = 0.02;  // reads less likely than this a
 // A read whose probability times grammar prior reaches this ends a non-exhaustive search.
 constexpr double kConfidentScore = 0.85;
 
-struct Line {
-  std::array<cv::Point2f, 4> corners;
-  float detector_score = 0;
-};
+// A candidate plate line: a detected text box, or two neighbouring ones joined.
+using Line = TextBox;
 
 struct Scored {
   PlateRead read;
@@ -43,14 +41,6 @@ std::string FromEnvOr(const std::string& configured, const char* variable, const
   return fallback;
 }
 
-float Height(const std::array<cv::Point2f, 4>& c) {
-  return static_cast<float>((cv::norm(c[3] - c[0]) + cv::norm(c[2] - c[1])) / 2);
-}
-
-float Width(const std::array<cv::Point2f, 4>& c) {
-  return static_cast<float>((cv::norm(c[1] - c[0]) + cv::norm(c[2] - c[3])) / 2);
-}
-
 cv::Point2f Centre(const std::array<cv::Point2f, 4>& c) {
   return (c[0] + c[1] + c[2] + c[3]) * 0.25f;
 }
@@ -62,7 +52,7 @@ std::vector<Line> ProposeLines(const std::vector<TextBox>& boxes) {
   for (const auto& b : boxes) {
     const float w = b.Width(), h = b.Height();
     if (h < 5 || w < h * 0.8f || w > h * 16) continue;
-    lines.push_back({b.corners, b.score});
+    lines.push_back(b);
   }
   std::vector<Line> merged;
   for (const auto& a : boxes) {
@@ -76,8 +66,7 @@ std::vector<Line> ProposeLines(const std::vector<TextBox>& boxes) {
       const float gap = b.corners[0].x - a.corners[1].x;
       if (gap < -0.5f * h || gap > 1.2f * h) continue;
       Line line{{a.corners[0], b.corners[1], b.corners[2], a.corners[3]}, (a.score + b.score) / 2};
-      const float w = Width(line.corners);
-      if (w > Height(line.corners) * 16) continue;
+      if (line.Width() > line.Height() * 16) continue;
       merged.push_back(line);
     }
   }
@@ -85,9 +74,9 @@ std::vector<Line> ProposeLines(const std::vector<TextBox>& boxes) {
   // Most plate-like first: a plate's text line is a few times wider than high (one line of 5-8
   // characters); much longer lines are captions, much shorter ones stray characters.
   auto likeness = [](const Line& line) {
-    const float aspect = Width(line.corners) / std::max(1.0f, Height(line.corners));
+    const float aspect = line.Width() / std::max(1.0f, line.Height());
     const float shape = (aspect >= 1.8f && aspect <= 8.0f) ? 1.0f : 0.6f;
-    return line.detector_score * shape;
+    return line.score * shape;
   };
   std::stable_sort(lines.begin(), lines.end(),
                    [&](const Line& x, const Line& y) { return likeness(x) > likeness(y); });
