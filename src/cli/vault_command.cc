@@ -69,7 +69,7 @@ Status ResolveDefaults(VaultFlags* flags) {
     if (base.empty()) return Status::InvalidArgument("--audit-log is required for this store");
     flags->audit_log = base + ".audit";
   }
-  if (flags->audit_keys.empty()) flags->audit_keys = flags->audit_log + "/keys";
+  if (flags->audit_keys.empty()) flags->audit_keys = flags->audit_log + "-keys";
   return Status::Ok();
 }
 
@@ -129,7 +129,7 @@ struct OpenVault {
   AccessContext ctx;
 };
 
-Status Open(VaultFlags* flags, OpenVault* open) {
+Status Open(VaultFlags* flags, OpenVault* open, bool create = false) {
   Env* env = Env::Default();
   PORTCULLIS_RETURN_IF_ERROR(ResolveDefaults(flags));
   audit::LogKeys keys;
@@ -139,6 +139,7 @@ Status Open(VaultFlags* flags, OpenVault* open) {
   options.store_uri = flags->store;
   options.key_uri = flags->keys;
   PORTCULLIS_RETURN_IF_ERROR(ReadSecret(env, *flags, &options.key_secret));
+  options.key_options.create_if_missing = create;
   options.retention_path = flags->retention;
   options.audit = open->log.get();
   options.env = env;
@@ -150,15 +151,12 @@ Status Open(VaultFlags* flags, OpenVault* open) {
 int RunInit(VaultFlags& flags) {
   Env* env = Env::Default();
   Status s = ResolveDefaults(&flags);
-  std::string secret;
-  if (s.ok()) s = ReadSecret(env, flags, &secret);
   // The keyring and the audit keys are created only when absent: init never replaces a key.
-  if (s.ok()) s = vault::CreateKeyProviderIfMissing(flags.keys, secret);
   if (s.ok() && env->KindOf(flags.audit_keys) == FileKind::kMissing) {
     s = audit::GenerateKeys(flags.audit_keys);
   }
   OpenVault open;
-  if (s.ok()) s = Open(&flags, &open);
+  if (s.ok()) s = Open(&flags, &open, /*create=*/true);
   if (!s.ok()) return Fail(flags, "init", s);
   audit::LogKeys keys;
   s = audit::LoadLogKeys(flags.audit_keys, &keys);
@@ -348,7 +346,7 @@ void AddVaultCommands(CLI::App& app, int* exit_code) {
     cmd->add_option("--audit-log", flags->audit_log,
                     "Audit log directory (default for sqlite:PATH: PATH.audit)");
     cmd->add_option("--audit-keys", flags->audit_keys,
-                    "Audit signing keys directory (default: AUDIT_LOG/keys)");
+                    "Audit signing keys directory (default: AUDIT_LOG-keys)");
     cmd->add_option("--retention", flags->retention, "Retention rules (default: shipped rules)");
     cmd->add_option("--secret-file", flags->secret_file,
                     std::string("Keyring passphrase / token PIN file (default: $") +

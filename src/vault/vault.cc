@@ -378,7 +378,7 @@ Status Vault::Open(const VaultOptions& options, std::unique_ptr<Vault>* vault) {
   PORTCULLIS_RETURN_IF_ERROR(RecordStore::Open(options.store_uri, &store));
   PORTCULLIS_RETURN_IF_ERROR(store->Migrate());
   std::unique_ptr<KeyProvider> keys;
-  PORTCULLIS_RETURN_IF_ERROR(OpenKeyProvider(options.key_uri, options.key_secret, &keys));
+  PORTCULLIS_RETURN_IF_ERROR(OpenKeyProvider(options.key_uri, options.key_secret, options.key_options, &keys));
   *vault = std::make_unique<VaultImpl>(std::move(store), std::move(keys), std::move(policy),
                                        options.audit, env);
   return Status::Ok();
