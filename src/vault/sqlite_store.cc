@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <utility>
 
@@ -20,10 +22,19 @@ namespace {
 // not (or no longer) a valid database is Corruption, a violated constraint is the caller's error.
 Status SqliteError(int rc, sqlite3* db, const std::string& what) {
   std::string detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  // The OS error behind an I/O failure: a short write past a quota or file-size limit reaches
+  // SQLite as EFBIG/EDQUOT (SQLITE_IOERR_WRITE), not as SQLITE_FULL, but it is the same event.
+  // SQLite keeps only a best-effort errno, so a failed write (SQLITE_IOERR_WRITE) counts as
+  // "disk full" too: ENOSPC, EDQUOT and EFBIG are by far its commonest causes, and the remedy
+  // (make room, then retry) is the same.
+  int sys = db != nullptr ? sqlite3_system_errno(db) : 0;
+  bool full = (rc & 0xff) == SQLITE_FULL || rc == SQLITE_IOERR_WRITE ||
+              ((rc & 0xff) == SQLITE_IOERR && (sys == ENOSPC || sys == EFBIG || sys == EDQUOT));
+  if ((rc & 0xff) == SQLITE_IOERR && sys != 0)
+    detail += std::string(" (") + std::strerror(sys) + ")";
   std::string msg = what + ": " + detail;
+  if (full) return Status::IOError(what + ": disk full: " + detail);
   switch (rc & 0xff) {
-    case SQLITE_FULL:
-      return Status::IOError(what + ": disk full (" + detail + ")");
     case SQLITE_IOERR:
     case SQLITE_CANTOPEN:
     case SQLITE_PERM:
