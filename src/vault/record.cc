@@ -115,8 +115,9 @@ Status ValidateStoredRecord(const StoredRecord& record) {
                                      std::to_string(kMaxLabelKeyBytes) + " bytes");
     }
     if (value.size() > kMaxLabelValueBytes) {
-      return Status::InvalidArgument(where + "label '" + key + "' longer than " +
-                                     std::to_string(kMaxLabelValueBytes) + " bytes");
+      std::string msg = where;
+      msg += "label '" + key + "' longer than " + std::to_string(kMaxLabelValueBytes) + " bytes";
+      return Status::InvalidArgument(msg);
     }
   }
   return Status::Ok();

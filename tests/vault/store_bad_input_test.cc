@@ -18,8 +18,6 @@
 #include "vault/record_store.h"
 #include "vault/store_uri.h"
 
-extern char** environ;
-
 namespace portcullis::vault {
 namespace {
 
@@ -106,7 +104,7 @@ class BadFileTest : public ::testing::Test {
     std::unique_ptr<RecordStore> store;
     EXPECT_TRUE(RecordStore::Open("sqlite:" + path_, &store).ok());
     EXPECT_TRUE(store->Migrate().ok());
-    std::vector<StoredRecord> batch = testing::Batch(1, records, 50 * 1024);
+    std::vector<StoredRecord> batch = testing::Batch(1, records, std::size_t{50} * 1024);
     Status s = store->Put(batch);
     EXPECT_TRUE(s.ok()) << s.ToString();
     return batch;
@@ -191,7 +189,7 @@ class FullDiskTest : public ::testing::TestWithParam<FullDisk> {
 
 TEST_P(FullDiskTest, IsIOErrorAndLosesNothingAcknowledged) {
   constexpr std::uint32_t kBatchSize = 4;
-  constexpr std::size_t kMaxBody = 100 * 1024;
+  constexpr std::size_t kMaxBody = std::size_t{100} * 1024;
   const std::string uri = "sqlite:" + dir_ + "/vault.db";
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);
@@ -204,6 +202,7 @@ TEST_P(FullDiskTest, IsIOErrorAndLosesNothingAcknowledged) {
       std::to_string(kMaxBody)};
   if (GetParam() == FullDisk::kFileSizeLimit) args.push_back(std::to_string(2 * 1024 * 1024));
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   pid_t pid = -1;

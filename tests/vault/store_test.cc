@@ -16,8 +16,6 @@
 #include "vault/migrations.h"
 #include "vault/record_store.h"
 
-extern char** environ;
-
 namespace portcullis::vault {
 namespace {
 
@@ -194,6 +192,7 @@ TEST_P(StoreTest, ListFiltersAndPagesInCreationOrder) {
   Put(records);
   auto ids = [](const std::vector<RecordMeta>& metas) {
     std::vector<std::string> out;
+    out.reserve(metas.size());
     for (const auto& m : metas) out.push_back(m.id);
     return out;
   };
@@ -207,6 +206,7 @@ TEST_P(StoreTest, ListFiltersAndPagesInCreationOrder) {
              std::tie(y->meta.created_micros, y->meta.id);
     });
     std::vector<std::string> out;
+    out.reserve(want.size());
     for (const auto* r : want) out.push_back(r->meta.id);
     return out;
   };
@@ -306,6 +306,7 @@ TEST_P(StoreTest, DeleteByKekRemovesExactlyItsRecords) {
   std::vector<std::string> deleted;
   ASSERT_TRUE(store_->DeleteByKek("kek/a", &deleted).ok());
   std::vector<std::string> want;
+  want.reserve(doomed.size());
   for (const auto& r : doomed) want.push_back(r.meta.id);
   std::sort(want.begin(), want.end());
   EXPECT_EQ(deleted, want);
@@ -395,9 +396,10 @@ class Writer {
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
     posix_spawn_file_actions_addclose(&actions, fds[0]);
-    std::vector<char*> argv;
     std::vector<std::string> copy = args;
     copy.insert(copy.begin(), PORTCULLIS_VAULT_STORE_WRITER);
+    std::vector<char*> argv;
+    argv.reserve(copy.size() + 1);
     for (auto& a : copy) argv.push_back(a.data());
     argv.push_back(nullptr);
     if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
@@ -442,7 +444,7 @@ TEST_P(StoreTest, SigkillMidWriteLosesNoAcknowledgedBatchAndHalvesNone) {
   Migrate();
   store_.reset();
   constexpr std::uint32_t kBatchSize = 8;
-  constexpr std::size_t kMaxBody = 24 * 1024;
+  constexpr std::size_t kMaxBody = std::size_t{24} * 1024;
   std::set<std::uint64_t> acked;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;  // [first, last attempted]
   for (std::uint64_t round = 0; round < 3; ++round) {
