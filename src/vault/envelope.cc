@@ -63,6 +63,27 @@ Status CheckKey(const SecretBytes& key) {
   return Status::Ok();
 }
 
+// One data-key buffer per thread, reused by SealRecord/OpenRecord: sodium_malloc costs an mmap,
+// two mprotects and an mlock (tens of microseconds, a third of a 50 KB put), while the key itself
+// only needs to live for one call. It is wiped when each call returns.
+SecretBytes& ScratchDataKey() {
+  thread_local SecretBytes key(kDataKeyBytes);
+  return key;
+}
+
+class WipeOnReturn {
+ public:
+  explicit WipeOnReturn(SecretBytes* key) : key_(key) {}
+  WipeOnReturn(const WipeOnReturn&) = delete;
+  WipeOnReturn& operator=(const WipeOnReturn&) = delete;
+  ~WipeOnReturn() {
+    if (!key_->empty()) sodium_memzero(key_->data(), key_->size());
+  }
+
+ private:
+  SecretBytes* key_;
+};
+
 }  // namespace
 
 Status EncodeAad(const BlobContext& context, std::string* aad) {
@@ -164,7 +185,10 @@ Status SealRecord(KeyProvider& provider, const std::string& kek_id, const BlobCo
   std::string aad;
   PORTCULLIS_RETURN_IF_ERROR(EncodeAad(context, &aad));
   PORTCULLIS_RETURN_IF_ERROR(EnsureSodium());
-  const SecretBytes data_key = NewDataKey();
+  SecretBytes& data_key = ScratchDataKey();
+  if (data_key.size() != kDataKeyBytes) data_key = SecretBytes(kDataKeyBytes);
+  const WipeOnReturn wipe(&data_key);
+  randombytes_buf(data_key.data(), data_key.size());
   PORTCULLIS_RETURN_IF_ERROR(provider.WrapKey(kek_id, data_key, &record->wrapped_key));
   return SealBlob(data_key, aad, plaintext, &record->blob);
 }
@@ -174,7 +198,8 @@ Status OpenRecord(KeyProvider& provider, const std::string& kek_id, const BlobCo
   plaintext->clear();
   std::string aad;
   PORTCULLIS_RETURN_IF_ERROR(EncodeAad(context, &aad));
-  SecretBytes data_key;
+  SecretBytes& data_key = ScratchDataKey();
+  const WipeOnReturn wipe(&data_key);
   PORTCULLIS_RETURN_IF_ERROR(provider.UnwrapKey(kek_id, record.wrapped_key, &data_key));
   return OpenBlob(data_key, aad, record.blob, plaintext);
 }

@@ -233,15 +233,17 @@ class KeyringProvider final : public KeyProvider {
     PORTCULLIS_RETURN_IF_ERROR(Refresh());
     auto it = keks_.find(kek_id);
     if (it == keks_.end()) return Status::NotFound("no KEK '" + kek_id + "' in " + Describe());
-    SecretBytes key(kKekBytes);
+    // Decrypts straight into the caller's buffer when it has the right size (the envelope reuses
+    // one per thread), so an unwrap costs no sodium_malloc.
+    if (data_key->size() != kKekBytes) *data_key = SecretBytes(kKekBytes);
     const std::string ad = WrapAd(kek_id);
     if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-            key.data(), nullptr, nullptr, in + 1 + kNonceBytes, kKekBytes + kTagBytes,
+            data_key->data(), nullptr, nullptr, in + 1 + kNonceBytes, kKekBytes + kTagBytes,
             reinterpret_cast<const unsigned char*>(ad.data()), ad.size(), in + 1,
             it->second.data()) != 0) {
+      *data_key = SecretBytes();
       return Status::Corruption("wrapped key does not authenticate under KEK '" + kek_id + "'");
     }
-    *data_key = std::move(key);
     return Status::Ok();
   }
 
