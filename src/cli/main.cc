@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/audit_command.h"
 #include "cli/exit_codes.h"
 #include "cli/plate_command.h"
 
@@ -15,6 +16,7 @@ int Run(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_code = portcullis::cli::kExitOk;
   portcullis::cli::AddPlateCommands(app, &exit_code);
+  portcullis::cli::AddAuditCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
