@@ -38,6 +38,12 @@ class AuditSink {
   virtual ~AuditSink() = default;
   // Durable when it returns OK: an event acknowledged here survives a crash.
   virtual Status Append(const AuditEvent& event) = 0;
+  // Several events, in order, durable together when this returns OK (the audit log commits them
+  // with one fsync; this default appends them one by one).
+  virtual Status AppendAll(const std::vector<AuditEvent>& events) {
+    for (const AuditEvent& event : events) PORTCULLIS_RETURN_IF_ERROR(Append(event));
+    return Status::Ok();
+  }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -159,6 +165,7 @@ class AuditLog final : public AuditSink {
   Status Append(const AuditEvent& event) override;
   // Appends events in order with one fsync round; *first_index (optional) gets the first's index.
   Status AppendBatch(const std::vector<AuditEvent>& events, std::uint64_t* first_index = nullptr);
+  Status AppendAll(const std::vector<AuditEvent>& events) override { return AppendBatch(events); }
   // Signs and appends a tree head for the current size now (e.g. on a timer, for witnesses).
   Status PublishTreeHead(SignedTreeHead* sth = nullptr);
 

@@ -3,10 +3,13 @@
 // purge can work without keys, and a body that the storage layer only ever sees sealed.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "portcullis/status.h"
 
@@ -76,5 +79,25 @@ struct StoredRecord {
 // Checks what the store relies on: a valid id, non-empty retention class and KEK id, labels
 // within the limits above, expiry not before creation. InvalidArgument names the field.
 Status ValidateStoredRecord(const StoredRecord& record);
+
+// Which records List returns. Every set field narrows the result; the order is
+// (created_micros, id), and `cursor` resumes after the last record of the previous page.
+struct RecordFilter {
+  std::optional<RecordType> type;
+  std::optional<SubjectCategory> subject;
+  std::optional<std::string> retention_class;
+  std::optional<std::string> kek_id;           // records whose data key this KEK wraps
+  std::optional<std::int64_t> created_from;    // created_micros >= created_from
+  std::optional<std::int64_t> created_until;   // created_micros < created_until
+  std::optional<std::int64_t> expires_before;  // expires_micros < expires_before
+  std::size_t limit = 100;                     // 1..kMaxListLimit
+  std::string cursor;                          // RecordPage::next_cursor, or empty
+};
+inline constexpr std::size_t kMaxListLimit = 10000;
+
+struct RecordPage {
+  std::vector<RecordMeta> records;
+  std::string next_cursor;  // empty when there is nothing after this page
+};
 
 }  // namespace portcullis::vault

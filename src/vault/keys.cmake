@@ -11,7 +11,6 @@ add_library(portcullis_vault_keys STATIC
   ${CMAKE_CURRENT_LIST_DIR}/key_provider.cc
   ${CMAKE_CURRENT_LIST_DIR}/keyring_provider.cc
   ${CMAKE_CURRENT_LIST_DIR}/pkcs11_provider.cc
-  ${CMAKE_CURRENT_LIST_DIR}/retention.cc
 )
 target_include_directories(portcullis_vault_keys PUBLIC ${PROJECT_SOURCE_DIR}/include)
 target_include_directories(portcullis_vault_keys SYSTEM PRIVATE ${PORTCULLIS_KEYS_P11KIT_INCLUDE_DIRS})

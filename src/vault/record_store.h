@@ -19,26 +19,6 @@
 
 namespace portcullis::vault {
 
-// Which records List returns. Every set field narrows the result; the order is
-// (created_micros, id), and `cursor` resumes after the last record of the previous page.
-struct RecordFilter {
-  std::optional<RecordType> type;
-  std::optional<SubjectCategory> subject;
-  std::optional<std::string> retention_class;
-  std::optional<std::string> kek_id;           // records whose data key this KEK wraps
-  std::optional<std::int64_t> created_from;    // created_micros >= created_from
-  std::optional<std::int64_t> created_until;   // created_micros < created_until
-  std::optional<std::int64_t> expires_before;  // expires_micros < expires_before
-  std::size_t limit = 100;                     // 1..kMaxListLimit
-  std::string cursor;                          // RecordPage::next_cursor, or empty
-};
-inline constexpr std::size_t kMaxListLimit = 10000;
-
-struct RecordPage {
-  std::vector<RecordMeta> records;
-  std::string next_cursor;  // empty when there is nothing after this page
-};
-
 // Key rotation: replace one record's wrapped data key, but only while it is still wrapped by
 // old_kek_id (compare-and-set), so that a concurrent rotation or purge is never overwritten.
 struct WrappedKeyUpdate {

@@ -25,21 +25,6 @@ constexpr std::int64_t kDay = 24 * kHour;
 constexpr std::int64_t kMaxDuration = 100LL * 366 * kDay;
 constexpr std::size_t kMaxRetentionFileBytes = 1 << 20;
 
-constexpr std::array<std::pair<RecordType, std::string_view>, 7> kRecordTypes = {{
-    {RecordType::kTraveller, "traveller"},
-    {RecordType::kDocument, "document"},
-    {RecordType::kGalleryPhoto, "gallery_photo"},
-    {RecordType::kTemplate, "template"},
-    {RecordType::kPlateRead, "plate_read"},
-    {RecordType::kMatchDecision, "match_decision"},
-    {RecordType::kKeptCapture, "kept_capture"},
-}};
-constexpr std::array<std::pair<SubjectCategory, std::string_view>, 3> kSubjects = {{
-    {SubjectCategory::kCitizen, "citizen"},
-    {SubjectCategory::kNonCitizen, "non_citizen"},
-    {SubjectCategory::kVehicle, "vehicle"},
-}};
-
 // "12h", "14d", "30m", "90s": a positive whole number and a unit.
 Status ParseDuration(const json& value, const std::string& where, std::int64_t* micros) {
   if (!value.is_string())
@@ -114,40 +99,6 @@ int TimestampDigits(std::int64_t bucket_micros) {
 }
 
 }  // namespace
-
-std::string_view RecordTypeName(RecordType type) {
-  for (const auto& [t, name] : kRecordTypes) {
-    if (t == type) return name;
-  }
-  return "unknown";
-}
-
-std::string_view SubjectCategoryName(SubjectCategory subject) {
-  for (const auto& [s, name] : kSubjects) {
-    if (s == subject) return name;
-  }
-  return "unknown";
-}
-
-Status ParseRecordType(std::string_view name, RecordType* type) {
-  for (const auto& [t, n] : kRecordTypes) {
-    if (n == name) {
-      *type = t;
-      return Status::Ok();
-    }
-  }
-  return Status::InvalidArgument("unknown record type '" + std::string(name) + "'");
-}
-
-Status ParseSubjectCategory(std::string_view name, SubjectCategory* subject) {
-  for (const auto& [s, n] : kSubjects) {
-    if (n == name) {
-      *subject = s;
-      return Status::Ok();
-    }
-  }
-  return Status::InvalidArgument("unknown subject category '" + std::string(name) + "'");
-}
 
 Status RetentionPolicy::Load(Env* env, const std::string& path, RetentionPolicy* policy) {
   std::string text;
@@ -355,13 +306,24 @@ Status RetentionPolicy::BucketStartOf(std::string_view kek_id, const RetentionCl
   return Status::Ok();
 }
 
+std::string_view WithoutGeneration(std::string_view kek_id) {
+  const std::size_t slash = kek_id.rfind('/');
+  if (slash == std::string_view::npos || slash + 2 > kek_id.size() || kek_id[slash + 1] != 'r') {
+    return kek_id;
+  }
+  for (std::size_t i = slash + 2; i < kek_id.size(); ++i) {
+    if (kek_id[i] < '0' || kek_id[i] > '9') return kek_id;
+  }
+  return kek_id.substr(0, slash);
+}
+
 std::vector<std::string> RetentionPolicy::ExpiredKeks(const std::vector<std::string>& kek_ids,
                                                       std::int64_t now_micros) const {
   std::vector<std::string> expired;
   for (const std::string& id : kek_ids) {
     const RetentionClass* cls = nullptr;
     std::int64_t start = 0;
-    if (!BucketStartOf(id, &cls, &start).ok()) continue;
+    if (!BucketStartOf(std::string(WithoutGeneration(id)), &cls, &start).ok()) continue;
     if (start + cls->bucket_micros + cls->retention_micros <= now_micros) expired.push_back(id);
   }
   return expired;

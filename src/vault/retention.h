@@ -11,30 +11,13 @@
 
 #include "portcullis/key_provider.h"
 #include "portcullis/status.h"
+#include "portcullis/vault_record.h"
 
 namespace portcullis {
 class Env;
 }  // namespace portcullis
 
 namespace portcullis::vault {
-
-enum class RecordType {
-  kTraveller,
-  kDocument,
-  kGalleryPhoto,
-  kTemplate,
-  kPlateRead,
-  kMatchDecision,
-  kKeptCapture,
-};
-enum class SubjectCategory { kCitizen, kNonCitizen, kVehicle };
-
-// "traveller", "document", "gallery_photo", "template", "plate_read", "match_decision",
-// "kept_capture"; "citizen", "non_citizen", "vehicle".
-std::string_view RecordTypeName(RecordType type);
-std::string_view SubjectCategoryName(SubjectCategory subject);
-Status ParseRecordType(std::string_view name, RecordType* type);
-Status ParseSubjectCategory(std::string_view name, SubjectCategory* subject);
 
 struct RetentionClass {
   std::string name;               // [a-z0-9-]+, part of the KEK id
@@ -87,6 +70,10 @@ class RetentionPolicy {
   std::vector<RetentionClass> classes_;
   std::vector<Rule> rules_;
 };
+
+// A rotated KEK keeps its bucket and gains a generation ("kek/plate/20261127/r2"); this returns
+// the id without it, i.e. the bucket's original KEK id. Ids without a generation are returned as is.
+std::string_view WithoutGeneration(std::string_view kek_id);
 
 // Destroys every KEK in `provider` that `policy` says has expired at env->NowMicros(). A KEK
 // another process destroyed meanwhile is not an error. `destroyed` lists what this call destroyed.

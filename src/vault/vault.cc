@@ -203,7 +203,7 @@ class VaultImpl final : public Vault {
     return s.ok() ? s : s.WithContext("audit log");
   }
   Status AuditBatch(const std::vector<audit::AuditEvent>& events) {
-    const Status s = audit_->AppendBatch(events);
+    const Status s = audit_->AppendAll(events);
     return s.ok() ? s : s.WithContext("audit log");
   }
 

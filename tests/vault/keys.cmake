@@ -17,7 +17,7 @@ add_executable(portcullis_vault_keys_tests
 add_executable(portcullis_vault_provider_tests ${CMAKE_CURRENT_LIST_DIR}/keys_provider_test.cc)
 foreach(target portcullis_vault_keys_tests portcullis_vault_provider_tests)
   target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/src/vault)
-  target_link_libraries(${target} PRIVATE portcullis_vault_keys GTest::gtest_main)
+  target_link_libraries(${target} PRIVATE portcullis_vault_keys portcullis_vault GTest::gtest_main)
   target_compile_definitions(${target} PRIVATE
     PORTCULLIS_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     PORTCULLIS_TEST_SOFTHSM_CONF="${PORTCULLIS_TEST_SOFTHSM_DIR}/softhsm2.conf"
