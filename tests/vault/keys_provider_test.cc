@@ -26,7 +26,6 @@ namespace {
 using Code = Status::Code;
 using testing::CheapKeyring;
 using testing::TempDir;
-using testing::TestEnv;
 using testing::UniqueKekId;
 
 // The token made by the softhsm_token_setup CTest fixture (scripts/softhsm_token.sh).
