@@ -113,11 +113,9 @@ std::int64_t FloorDiv(std::int64_t a, std::int64_t b) {
 
 // Bucket starts are formatted only as precisely as the bucket width needs.
 int TimestampDigits(std::int64_t bucket_micros) {
-  const std::int64_t secs = bucket_micros / kSecond;
   if (bucket_micros % kDay == 0) return 8;
   if (bucket_micros % kHour == 0) return 10;
   if (bucket_micros % kMinute == 0) return 12;
-  (void)secs;
   return 14;
 }
 
