@@ -17,7 +17,7 @@
 namespace portcullis::vault {
 namespace {
 
-constexpr std::size_t kBlob = 50 * 1024;
+constexpr std::size_t kBlob = std::size_t{50} * 1024;
 
 std::string RandomBlob(std::size_t n) {
   std::string s(n, '\0');

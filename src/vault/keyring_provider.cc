@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -350,25 +351,25 @@ class KeyringProvider final : public KeyProvider {
   Status ParseBody(const SecretBytes& body, std::map<std::string, SecretBytes>* keks) const {
     const unsigned char* p = body.data();
     std::size_t left = body.size();
-    const Status bad = Status::Corruption(path_ + ": keyring body malformed");
-    if (left < 4) return bad;
+    auto bad = [this] { return Status::Corruption(path_ + ": keyring body malformed"); };
+    if (left < 4) return bad();
     const std::uint64_t count = GetLe(p, 4);
     p += 4;
     left -= 4;
     for (std::uint64_t i = 0; i < count; ++i) {
-      if (left < 2) return bad;
+      if (left < 2) return bad();
       const auto id_len = static_cast<std::size_t>(GetLe(p, 2));
       p += 2;
       left -= 2;
-      if (left < id_len + kKekBytes) return bad;
+      if (left < id_len + kKekBytes) return bad();
       std::string id(reinterpret_cast<const char*>(p), id_len);
       SecretBytes kek(kKekBytes);
       std::memcpy(kek.data(), p + id_len, kKekBytes);
       p += id_len + kKekBytes;
       left -= id_len + kKekBytes;
-      if (!keks->emplace(std::move(id), std::move(kek)).second) return bad;
+      if (!keks->emplace(std::move(id), std::move(kek)).second) return bad();
     }
-    if (left != 0) return bad;
+    if (left != 0) return bad();
     return Status::Ok();
   }
 
@@ -386,7 +387,7 @@ class KeyringProvider final : public KeyProvider {
     put(keks_.size(), 4);
     for (const auto& kv : keks_) {
       put(kv.first.size(), 2);
-      std::memcpy(w, kv.first.data(), kv.first.size());
+      std::copy(kv.first.begin(), kv.first.end(), w);
       w += kv.first.size();
       std::memcpy(w, kv.second.data(), kKekBytes);
       w += kKekBytes;

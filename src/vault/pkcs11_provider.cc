@@ -9,6 +9,7 @@
 
 #include <dlfcn.h>
 #include <p11-kit/pkcs11.h>
+#include <sodium.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -430,7 +431,7 @@ Status OpenPkcs11Provider(const std::string& token_label, const std::string& pin
   std::string pin_copy = pin;
   const CK_RV rv = fn->C_Login(session, CKU_USER,
                                reinterpret_cast<CK_UTF8CHAR_PTR>(pin_copy.data()), pin_copy.size());
-  std::fill(pin_copy.begin(), pin_copy.end(), '\0');
+  if (!pin_copy.empty()) sodium_memzero(pin_copy.data(), pin_copy.size());
   // Login state is per application and token in PKCS#11: a second provider on a token this
   // process is already logged in to gets CKR_USER_ALREADY_LOGGED_IN (documented limitation).
   if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {

@@ -5,9 +5,11 @@
 #include <array>
 #include <cstdio>
 #include <ctime>
+#include <initializer_list>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <string_view>
 #include <utility>
 
 #include "portcullis/env.h"
@@ -24,6 +26,12 @@ constexpr std::int64_t kDay = 24 * kHour;
 // Far enough for any retention law, small enough that created + retention + bucket never overflows.
 constexpr std::int64_t kMaxDuration = 100LL * 366 * kDay;
 constexpr std::size_t kMaxRetentionFileBytes = 1 << 20;
+
+std::string Cat(std::initializer_list<std::string_view> parts) {
+  std::string out;
+  for (std::string_view p : parts) out += p;
+  return out;
+}
 
 // "12h", "14d", "30m", "90s": a positive whole number and a unit.
 Status ParseDuration(const json& value, const std::string& where, std::int64_t* micros) {
@@ -54,10 +62,10 @@ Status ParseDuration(const json& value, const std::string& where, std::int64_t* 
   std::int64_t n = 0;
   for (std::size_t i = 0; i + 1 < s.size(); ++i) {
     if (s[i] < '0' || s[i] > '9')
-      return Status::InvalidArgument(where + ": bad duration '" + s + "'");
+      return Status::InvalidArgument(Cat({where, ": bad duration '", s, "'"}));
     n = n * 10 + (s[i] - '0');
     if (n > kMaxDuration / kSecond)
-      return Status::InvalidArgument(where + ": duration '" + s + "' too long");
+      return Status::InvalidArgument(Cat({where, ": duration '", s, "' too long"}));
   }
   if (n == 0)
     return Status::InvalidArgument(where + ": duration must be positive, got '" + s + "'");
@@ -90,11 +98,9 @@ std::int64_t FloorDiv(std::int64_t a, std::int64_t b) {
 
 // Bucket starts are formatted only as precisely as the bucket width needs.
 int TimestampDigits(std::int64_t bucket_micros) {
-  const std::int64_t secs = bucket_micros / kSecond;
   if (bucket_micros % kDay == 0) return 8;
   if (bucket_micros % kHour == 0) return 10;
   if (bucket_micros % kMinute == 0) return 12;
-  (void)secs;
   return 14;
 }
 
@@ -187,7 +193,7 @@ Status RetentionPolicy::Parse(std::string_view text, const std::string& source,
     auto it = std::find_if(out.classes_.begin(), out.classes_.end(),
                            [&](const RetentionClass& c) { return c.name == class_name; });
     if (it == out.classes_.end()) {
-      return Status::InvalidArgument(where + "/class: unknown class '" + class_name + "'");
+      return Status::InvalidArgument(Cat({where, "/class: unknown class '", class_name, "'"}));
     }
     rule.class_index = static_cast<std::size_t>(it - out.classes_.begin());
     for (const Rule& other : out.rules_) {
@@ -270,14 +276,15 @@ Status RetentionPolicy::ShredTimeFor(const std::string& class_name, std::int64_t
 
 Status RetentionPolicy::BucketStartOf(std::string_view kek_id, const RetentionClass** cls,
                                       std::int64_t* start) const {
-  const Status bad = Status::InvalidArgument("not a retention KEK id");
-  if (!kek_id.starts_with("kek/")) return bad;
+  auto bad = [] { return Status::InvalidArgument("not a retention KEK id"); };
+  if (!kek_id.starts_with("kek/")) return bad();
   const std::string_view rest = kek_id.substr(4);
   const std::size_t slash = rest.find('/');
-  if (slash == std::string_view::npos) return bad;
-  if (!FindClass(rest.substr(0, slash), cls).ok()) return bad;
+  if (slash == std::string_view::npos) return bad();
+  if (!FindClass(rest.substr(0, slash), cls).ok()) return bad();
   const std::string_view stamp = rest.substr(slash + 1);
-  if (stamp.size() != static_cast<std::size_t>(TimestampDigits((*cls)->bucket_micros))) return bad;
+  if (stamp.size() != static_cast<std::size_t>(TimestampDigits((*cls)->bucket_micros)))
+    return bad();
   int fields[6] = {0, 1, 1, 0, 0, 0};
   const int widths[6] = {4, 2, 2, 2, 2, 2};
   std::size_t pos = 0;
@@ -285,7 +292,7 @@ Status RetentionPolicy::BucketStartOf(std::string_view kek_id, const RetentionCl
     int v = 0;
     for (int i = 0; i < widths[f]; ++i, ++pos) {
       const char c = stamp[pos];
-      if (c < '0' || c > '9') return bad;
+      if (c < '0' || c > '9') return bad();
       v = v * 10 + (c - '0');
     }
     fields[f] = v;
@@ -298,11 +305,11 @@ Status RetentionPolicy::BucketStartOf(std::string_view kek_id, const RetentionCl
   tm.tm_min = fields[4];
   tm.tm_sec = fields[5];
   const std::time_t secs = ::timegm(&tm);
-  if (secs < 0) return bad;
+  if (secs < 0) return bad();
   *start = static_cast<std::int64_t>(secs) * kSecond;
   // Only what KekIdFor would produce: this rejects misaligned starts and dates like 20261131.
   std::string canonical;
-  if (!KekIdFor((*cls)->name, *start, &canonical).ok() || canonical != kek_id) return bad;
+  if (!KekIdFor((*cls)->name, *start, &canonical).ok() || canonical != kek_id) return bad();
   return Status::Ok();
 }
 

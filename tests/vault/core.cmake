@@ -18,7 +18,8 @@ gtest_discover_tests(portcullis_vault_tests DISCOVERY_TIMEOUT 60
 
 # `portcullis vault ...` through the real binary.
 add_executable(portcullis_vault_cli_tests ${CMAKE_CURRENT_LIST_DIR}/vault_cli_test.cc)
-target_include_directories(portcullis_vault_cli_tests PRIVATE ${PROJECT_SOURCE_DIR}/src)
+target_include_directories(portcullis_vault_cli_tests PRIVATE ${PROJECT_SOURCE_DIR}/src
+                                                              ${PROJECT_SOURCE_DIR}/include)
 target_link_libraries(portcullis_vault_cli_tests PRIVATE portcullis_cli_runner GTest::gtest_main)
 portcullis_warnings(portcullis_vault_cli_tests)
 gtest_discover_tests(portcullis_vault_cli_tests DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 300)

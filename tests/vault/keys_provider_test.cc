@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -26,7 +27,6 @@ namespace {
 using Code = Status::Code;
 using testing::CheapKeyring;
 using testing::TempDir;
-using testing::TestEnv;
 using testing::UniqueKekId;
 
 // The token made by the softhsm_token_setup CTest fixture (scripts/softhsm_token.sh).
@@ -283,6 +283,38 @@ TEST(Pkcs11, ReturnValuesMapToDistinctStatuses) {
   EXPECT_EQ(Pkcs11Status(0x110 /*CKR_WRAPPED_KEY_INVALID*/, "x").code(), Code::kCorruption);
   EXPECT_EQ(Pkcs11Status(0x70 /*CKR_MECHANISM_INVALID*/, "x").code(), Code::kUnsupported);
   EXPECT_EQ(Pkcs11Status(0x5 /*CKR_GENERAL_ERROR*/, "C_Foo").code(), Code::kInternal);
+}
+
+// The KEK's attributes as another PKCS#11 client (OpenSC's pkcs11-tool) sees them: an AES-256
+// key on the token, usable only to wrap and unwrap, sensitive and never extractable.
+TEST(Pkcs11, KekIsAWrapOnlyNonExtractableKeyOnTheToken) {
+  UseTestToken();
+  std::unique_ptr<KeyProvider> p;
+  ASSERT_TRUE(OpenPkcs11Provider(kTokenLabel, kTokenPin, Pkcs11Options{}, &p).ok());
+  const std::string kek = UniqueKekId("attributes");
+  ASSERT_TRUE(p->EnsureKek(kek).ok());
+  p.reset();  // pkcs11-tool logs in on its own
+  const std::string cmd = std::string("pkcs11-tool --module ") + kDefaultPkcs11Module +
+                          " --token-label " + kTokenLabel + " --login --pin " + kTokenPin +
+                          " --list-objects --type secrkey 2>/dev/null";
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string out;
+  char buf[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) out.append(buf, n);
+  ASSERT_EQ(::pclose(pipe), 0) << "pkcs11-tool (Debian package opensc) failed:\n" << out;
+  const std::size_t at = out.find("label:      " + kek + "\n");
+  ASSERT_NE(at, std::string::npos) << out;
+  const std::size_t start = out.rfind("Secret Key Object", at);
+  ASSERT_NE(start, std::string::npos);
+  const std::string block = out.substr(start, out.find("Secret Key Object", at) - start);
+  EXPECT_NE(block.find("AES length 32"), std::string::npos) << block;
+  EXPECT_NE(block.find("Usage:      wrap, unwrap\n"), std::string::npos) << block;
+  EXPECT_NE(block.find("sensitive"), std::string::npos) << block;
+  EXPECT_NE(block.find("never extractable"), std::string::npos) << block;
+  ASSERT_TRUE(OpenPkcs11Provider(kTokenLabel, kTokenPin, Pkcs11Options{}, &p).ok());
+  EXPECT_TRUE(p->DestroyKek(kek).ok());
 }
 
 }  // namespace
