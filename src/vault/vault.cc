@@ -21,10 +21,29 @@ namespace {
 // Pages of this many records when walking a KEK's records (rotation, dry-run purge).
 constexpr std::size_t kWalkPage = 1000;
 
-std::string ResultOf(const Status& s) {
-  if (s.ok()) return "ok";
-  if (s.code() == Status::Code::kNotFound) return "not_found";
-  return "error:" + std::string(Status::CodeName(s.code()));
+// The audit log's result vocabulary: "ok", "denied" (refused before touching anything: no
+// principal, role or purpose), "not_found", or "error:<code>" with a stable snake-case code.
+std::string ResultOf(const Status& s, bool denied) {
+  if (denied) return "denied";
+  switch (s.code()) {
+    case Status::Code::kOk:
+      return "ok";
+    case Status::Code::kNotFound:
+      return "not_found";
+    case Status::Code::kInvalidArgument:
+      return "error:invalid_argument";
+    case Status::Code::kIOError:
+      return "error:io_error";
+    case Status::Code::kCorruption:
+      return "error:corruption";
+    case Status::Code::kUnsupported:
+      return "error:unsupported";
+    case Status::Code::kResourceExhausted:
+      return "error:resource_exhausted";
+    case Status::Code::kInternal:
+      return "error:internal";
+  }
+  return "error:internal";
 }
 
 Status CheckContext(const AccessContext& ctx) {
@@ -175,11 +194,12 @@ class VaultImpl final : public Vault {
                 RotateReport* report) override {
     RotateReport local;
     RotateReport* out = report != nullptr ? report : &local;
+    const std::string old_kek = kek_id;  // kek_id may alias report->new_kek
     *out = RotateReport{};
-    out->old_kek = kek_id;
-    out->new_kek = NextGeneration(kek_id);
+    out->old_kek = old_kek;
+    out->new_kek = NextGeneration(old_kek);
     Status s = CheckContext(ctx);
-    if (s.ok()) s = RotateKek(kek_id, out->new_kek, &out->rewrapped);
+    if (s.ok()) s = RotateKek(old_kek, out->new_kek, &out->rewrapped);
     PORTCULLIS_RETURN_IF_ERROR(AuditOne(Event(ctx, "vault.rotate", "", s, env_->NowMicros())));
     return s;
   }
@@ -194,7 +214,7 @@ class VaultImpl final : public Vault {
     e.purpose = ctx.purpose;
     e.action = action;
     e.record_id = id;
-    e.result = ResultOf(s);
+    e.result = ResultOf(s, !CheckContext(ctx).ok());
     return e;
   }
 

@@ -110,7 +110,7 @@ TEST_F(VaultCliTest, InitPutGetListFollowTheContract) {
 
   // Every command above is in the audit log, and the log verifies with the public key alone.
   r = RunCli({"audit", "verify", "--log", dir_ + "/vault.db.audit", "--key",
-              dir_ + "/vault.db.audit-keys/public.key", "--json"},
+              dir_ + "/vault.db.audit-keys/signing.pub", "--json"},
              options_);
   ASSERT_EQ(r.exit_code, kExitOk) << r;
   lines = JsonLines(r);

@@ -170,7 +170,7 @@ TEST_P(VaultTest, AnAccessWithoutPurposeIsRefusedAndStillAudited) {
   EXPECT_TRUE(body.empty());
   ASSERT_EQ(audit_.events.size(), 2u);
   EXPECT_EQ(audit_.events[1].action, "vault.get");
-  EXPECT_EQ(audit_.events[1].result, "error:InvalidArgument");
+  EXPECT_EQ(audit_.events[1].result, "denied");
 }
 
 TEST_P(VaultTest, NoAuditLineMeansNoData) {
