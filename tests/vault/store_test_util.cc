@@ -84,7 +84,7 @@ ScratchStore::ScratchStore(Backend backend) : backend_(backend) {
     return;
   }
   uri_ = base_ + (base_.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" +
-         schema_;
+         schema_ + "&application_name=" + schema_;
 }
 
 ScratchStore::~ScratchStore() {
