@@ -20,7 +20,7 @@
 namespace portcullis::vault {
 namespace {
 
-constexpr std::size_t kRecordBytes = 50 * 1024;
+constexpr std::size_t kRecordBytes = std::size_t{50} * 1024;
 
 std::string RandomBytes(std::size_t size, std::uint64_t seed) {
   std::mt19937_64 rng(seed);

@@ -31,13 +31,17 @@ Status FromSqlState(const std::string& state, const std::string& msg) {
   return Status::Internal("PostgreSQL error " + state + ": " + msg);
 }
 
+// libpqxx reports by exception; this is the one place they become Status. `lost` is set when the
+// connection is gone, so that the next call opens a new one.
 template <typename Fn>
-Status Guard(const std::string& what, Fn&& fn) {
+Status Guard(const std::string& what, bool* lost, Fn&& fn) {
   try {
     return fn();
   } catch (const pqxx::in_doubt_error& e) {
+    *lost = true;
     return Status::IOError(what + ": connection lost during COMMIT; outcome unknown: " + e.what());
   } catch (const pqxx::broken_connection& e) {
+    *lost = true;
     return Status::IOError(what + ": PostgreSQL unreachable: " + e.what());
   } catch (const pqxx::sql_error& e) {
     return FromSqlState(e.sqlstate(), e.what()).WithContext(what);
@@ -74,8 +78,7 @@ class PostgresStore : public RecordStore {
       : uri_(std::move(uri)), described_(RedactStoreUri(uri_)) {}
 
   Status Init() {
-    return Guard("open " + described_, [&] {
-      conn_ = std::make_unique<pqxx::connection>(uri_);
+    return Run("open " + described_, [&] {
       pqxx::read_transaction txn(*conn_);
       int version = ReadVersion(txn);
       txn.commit();
@@ -89,7 +92,7 @@ class PostgresStore : public RecordStore {
 
   Status Migrate() override {
     std::lock_guard<std::mutex> lock(mu_);
-    return Guard("migrate " + described_, [&]() -> Status {
+    return Run("migrate " + described_, [&]() -> Status {
       for (;;) {
         pqxx::work txn(*conn_);
         txn.exec_params("SELECT pg_advisory_xact_lock($1)", kMigrationLock);
@@ -115,7 +118,7 @@ class PostgresStore : public RecordStore {
 
   Status SchemaVersion(int* version) override {
     std::lock_guard<std::mutex> lock(mu_);
-    return Guard("schema version of " + described_, [&] {
+    return Run("schema version of " + described_, [&] {
       pqxx::read_transaction txn(*conn_);
       *version = ReadVersion(txn);
       txn.commit();
@@ -127,7 +130,7 @@ class PostgresStore : public RecordStore {
     PORTCULLIS_RETURN_IF_ERROR(ValidateBatch(records));
     std::lock_guard<std::mutex> lock(mu_);
     PORTCULLIS_RETURN_IF_ERROR(CheckMigrated());
-    return Guard("put into " + described_, [&] {
+    return Run("put into " + described_, [&] {
       pqxx::work txn(*conn_);
       for (const StoredRecord& r : records) {
         const RecordMeta& m = r.meta;
@@ -148,7 +151,7 @@ class PostgresStore : public RecordStore {
   Status Get(const std::string& id, StoredRecord* record) override {
     std::lock_guard<std::mutex> lock(mu_);
     PORTCULLIS_RETURN_IF_ERROR(CheckMigrated());
-    return Guard("get " + id + " from " + described_, [&] {
+    return Run("get " + id + " from " + described_, [&] {
       pqxx::nontransaction txn(*conn_);
       pqxx::result result = txn.exec_params(
           "SELECT id, type, subject, retention_class, content_type, created_micros, "
@@ -171,7 +174,7 @@ class PostgresStore : public RecordStore {
     PORTCULLIS_RETURN_IF_ERROR(BuildListQuery(filter, SqlDialect::kPostgres, &sql, &params));
     std::lock_guard<std::mutex> lock(mu_);
     PORTCULLIS_RETURN_IF_ERROR(CheckMigrated());
-    return Guard("list " + described_, [&] {
+    return Run("list " + described_, [&] {
       // A variable number of parameters: all sent as text, typed by the server from context.
       std::vector<std::string> values;
       values.reserve(params.size());
@@ -206,7 +209,7 @@ class PostgresStore : public RecordStore {
     }
     std::lock_guard<std::mutex> lock(mu_);
     PORTCULLIS_RETURN_IF_ERROR(CheckMigrated());
-    return Guard("rewrap in " + described_, [&] {
+    return Run("rewrap in " + described_, [&] {
       std::vector<std::string> skipped;
       pqxx::work txn(*conn_);
       for (const WrappedKeyUpdate& u : updates) {
@@ -234,7 +237,7 @@ class PostgresStore : public RecordStore {
   Status CountByKek(const std::string& kek_id, std::uint64_t* count) override {
     std::lock_guard<std::mutex> lock(mu_);
     PORTCULLIS_RETURN_IF_ERROR(CheckMigrated());
-    return Guard("count in " + described_, [&] {
+    return Run("count in " + described_, [&] {
       pqxx::nontransaction txn(*conn_);
       *count = txn.exec_params("SELECT COUNT(*) FROM records WHERE kek_id = $1", kek_id)[0][0]
                    .as<std::uint64_t>();
@@ -246,7 +249,7 @@ class PostgresStore : public RecordStore {
   Status ListKekIds(std::vector<std::string>* kek_ids) override {
     std::lock_guard<std::mutex> lock(mu_);
     PORTCULLIS_RETURN_IF_ERROR(CheckMigrated());
-    return Guard("list KEKs in " + described_, [&] {
+    return Run("list KEKs in " + described_, [&] {
       pqxx::nontransaction txn(*conn_);
       pqxx::result result = txn.exec("SELECT DISTINCT kek_id FROM records ORDER BY kek_id");
       txn.commit();
@@ -262,6 +265,20 @@ class PostgresStore : public RecordStore {
   }
 
  private:
+  // Runs one operation on a live connection: after the server dropped us (restart, failover),
+  // the first call reports IOError and the next reconnects.
+  template <typename Fn>
+  Status Run(const std::string& what, Fn&& fn) {
+    return Guard(what, &lost_, [&]() -> Status {
+      if (conn_ == nullptr || lost_ || !conn_->is_open()) {
+        conn_.reset();
+        conn_ = std::make_unique<pqxx::connection>(uri_);
+        lost_ = false;
+      }
+      return fn();
+    });
+  }
+
   Status TooNew(int version) const {
     return Status::Unsupported(described_ + " has schema version " + std::to_string(version) +
                                ", newer than this build understands (" +
@@ -277,7 +294,7 @@ class PostgresStore : public RecordStore {
   Status DeleteWhere(const char* sql, const SqlParam& param, std::vector<std::string>* deleted) {
     std::lock_guard<std::mutex> lock(mu_);
     PORTCULLIS_RETURN_IF_ERROR(CheckMigrated());
-    return Guard("delete from " + described_, [&] {
+    return Run("delete from " + described_, [&] {
       pqxx::work txn(*conn_);
       pqxx::result result =
           param.is_int ? txn.exec_params(sql, param.int_value) : txn.exec_params(sql, param.text);
@@ -293,6 +310,7 @@ class PostgresStore : public RecordStore {
   std::string uri_;
   std::string described_;
   std::unique_ptr<pqxx::connection> conn_;
+  bool lost_ = false;
   bool migrated_ = false;
 };
 

@@ -290,5 +290,27 @@ TEST(PostgresDown, TheTestServerIsReachable) {
   EXPECT_TRUE(s.ok()) << s.ToString();
 }
 
+// The server drops the store's connection (restart, failover, idle timeout): the call that finds
+// out reports IOError, and the store reconnects on the next call.
+TEST(PostgresDown, ALostConnectionIsIOErrorThenReconnects) {
+  testing::ScratchStore scratch(testing::Backend::kPostgres);
+  ASSERT_TRUE(scratch.error().empty()) << scratch.error();
+  std::unique_ptr<RecordStore> store;
+  ASSERT_TRUE(RecordStore::Open(scratch.uri(), &store).ok());
+  ASSERT_TRUE(store->Migrate().ok());
+  StoredRecord a = testing::BatchRecord(7, 0, 1000);
+  ASSERT_TRUE(store->Put({a}).ok());
+  testing::ExecRaw(testing::Backend::kPostgres, scratch.uri(),
+                   "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                   "application_name = '" +
+                       scratch.schema() + "' AND pid <> pg_backend_pid()");
+  StoredRecord got;
+  Status s = store->Get(a.meta.id, &got);
+  EXPECT_EQ(s.code(), Status::Code::kIOError) << s.ToString();
+  s = store->Get(a.meta.id, &got);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(got, a);
+}
+
 }  // namespace
 }  // namespace portcullis::vault

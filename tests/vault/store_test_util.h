@@ -33,6 +33,8 @@ class ScratchStore {
   [[nodiscard]] const std::string& uri() const { return uri_; }
   [[nodiscard]] const std::string& error() const { return error_; }
   [[nodiscard]] const std::string& dir() const { return dir_; }
+  // PostgreSQL: the schema, also the application_name of the store's connections.
+  [[nodiscard]] const std::string& schema() const { return schema_; }
 
  private:
   Backend backend_;
