@@ -107,6 +107,8 @@ class Gallery {
   // Builds the approximate index now (otherwise the first Identify that needs it builds it).
   Status BuildIndex();
   [[nodiscard]] bool uses_approximate_index() const;
+  // Changes the HNSW search breadth (recall vs speed) after construction; InvalidArgument if < 1.
+  Status SetHnswEfSearch(int ef);
 
   // Bytes held for the templates, ids and id lookup (not counting the HNSW graph), and the
   // HNSW graph with its float copies (0 when not built).

@@ -292,6 +292,14 @@ class Gallery::Impl {
     return BuildHnswLocked();
   }
 
+  Status SetHnswEfSearch(int ef) {
+    if (ef < 1) return Status::InvalidArgument("ef must be at least 1");
+    std::unique_lock lock(mutex_);
+    options_.hnsw_ef_search = ef;
+    if (hnsw_ != nullptr) hnsw_->graph->setEf(static_cast<std::size_t>(ef));
+    return Status::Ok();
+  }
+
   bool uses_approximate_index() const {
     std::shared_lock lock(mutex_);
     return WantsHnsw();
@@ -395,8 +403,8 @@ class Gallery::Impl {
 
   std::vector<std::pair<float, std::uint32_t>> SearchHnsw(const float* query,
                                                           std::size_t k) const {
-    // ef is fixed at build time (setEf is not safe under concurrent searches); a larger k than
-    // ef still works, hnswlib widens the search to k.
+    // ef changes only under the exclusive lock (setEf is not safe during searches); hnswlib
+    // searches with max(ef, k), so a k above ef still returns k.
     auto result = hnsw_->graph->searchKnn(query, std::min(k, live_count_));
     std::vector<std::pair<float, std::uint32_t>> best;
     best.reserve(result.size());
@@ -563,7 +571,7 @@ class Gallery::Impl {
     dead_id_bytes_ = 0;
   }
 
-  const GalleryOptions options_;
+  GalleryOptions options_;
   const internal::Kernels& kernels_;
   const std::size_t stride_;
 
@@ -603,6 +611,7 @@ Status Gallery::IdentifyExact(const FaceTemplate& probe, int k,
   return impl_->Identify(probe, k, candidates, /*exact=*/true);
 }
 Status Gallery::BuildIndex() { return impl_->BuildIndex(); }
+Status Gallery::SetHnswEfSearch(int ef) { return impl_->SetHnswEfSearch(ef); }
 bool Gallery::uses_approximate_index() const { return impl_->uses_approximate_index(); }
 std::size_t Gallery::exact_storage_bytes() const { return impl_->exact_storage_bytes(); }
 std::size_t Gallery::index_bytes() const { return impl_->index_bytes(); }
