@@ -2,11 +2,11 @@
 // same run, the float32 scalar baseline with the gallery's storages/kernels and the HNSW index.
 //
 //   gallery_bench [--n 1000000] [--queries 100] [--hnsw-n 200000] [--hnsw-threads 2]
-//                 [--hnsw-ef-construction 100] [--hnsw-m 16] [--skip-scalar-int8]
+//                 [--hnsw-ef-construction 100] [--hnsw-m 16] [--decay 0] [--skip-scalar-int8]
 //
-// Templates: identities = centre (norm ~0.5) + N(0, 0.056^2) per dim (norms ~0.65-1.0, impostor
-// distances ~0.9 like dlib's); queries: 3/4 mated (identity + N(0, 0.031^2): distance ~0.35),
-// 1/4 non-mated (fresh identities).
+// Templates: src/face/gallery_synth.h (impostor distances ~0.9, norms ~0.65-1.0; --decay sets
+// the spectrum, 0 = isotropic); queries: 3/4 mated (identity + N(0, 0.031^2) per dim: distance
+// ~0.35), 1/4 non-mated (fresh identities).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "face/gallery_synth.h"
+#include "face/gallery_wipe.h"
 #include "portcullis/face_gallery.h"
 
 namespace pf = portcullis::face;
@@ -26,8 +27,7 @@ namespace pf = portcullis::face;
 namespace {
 
 double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 // Resident set size in bytes (/proc/self/status VmRSS).
@@ -74,9 +74,9 @@ struct Row {
   double ms_per_query = 0;
   double rss_mb = 0;
   double accounted_mb = 0;
-  double agree = 0;       // rank-1 agreement with the float32 baseline (or with exact, for HNSW)
-  double mated_rank1 = 0; // mated queries whose rank-1 is the mate
-  double mean_err = 0;    // |distance - float32 distance| of the rank-1, mean and max
+  double agree = 0;        // rank-1 agreement with the float32 baseline (or with exact, for HNSW)
+  double mated_rank1 = 0;  // mated queries whose rank-1 is the mate
+  double mean_err = 0;     // |distance - float32 distance| of the rank-1, mean and max
   double max_err = 0;
 };
 
@@ -93,6 +93,7 @@ int main(int argc, char** argv) {
   std::size_t n = 1000000, num_queries = 100, hnsw_n = 200000;
   int hnsw_threads = 2, hnsw_efc = 100, hnsw_m = 16;
   bool skip_scalar_int8 = false;
+  double decay = 0.0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> const char* {
@@ -114,6 +115,8 @@ int main(int argc, char** argv) {
       hnsw_efc = std::stoi(next());
     } else if (a == "--hnsw-m") {
       hnsw_m = std::stoi(next());
+    } else if (a == "--decay") {
+      decay = std::stod(next());
     } else if (a == "--skip-scalar-int8") {
       skip_scalar_int8 = true;
     } else {
@@ -122,16 +125,18 @@ int main(int argc, char** argv) {
     }
   }
   const std::size_t max_n = std::max(n, hnsw_n);
-  std::printf("gallery_bench: n=%zu queries=%zu hnsw_n=%zu (M=%d, ef_construction=%d, %d build "
-              "threads), kernels=%s, one query thread\n",
-              n, num_queries, hnsw_n, hnsw_m, hnsw_efc, hnsw_threads,
-              pf::GalleryKernelName(pf::GalleryOptions{}));
+  std::printf(
+      "gallery_bench: n=%zu queries=%zu hnsw_n=%zu (M=%d, ef_construction=%d, %d build "
+      "threads), spectrum decay=%.2f, kernels=%s, one query thread\n",
+      n, num_queries, hnsw_n, hnsw_m, hnsw_efc, hnsw_threads, decay,
+      pf::GalleryKernelName(pf::GalleryOptions{}));
 
-  pf::testing::TemplateSynth synth(2026);
+  pf::testing::TemplateSynth synth(2026, decay);
   std::vector<float> data(max_n * 128);
   for (std::size_t j = 0; j < max_n; ++j) {
     const pf::FaceTemplate t = synth.Identity();
-    std::copy(t.values().begin(), t.values().end(), data.begin() + static_cast<std::ptrdiff_t>(j * 128));
+    std::copy(t.values().begin(), t.values().end(),
+              data.begin() + static_cast<std::ptrdiff_t>(j * 128));
   }
   auto template_at = [&](std::size_t j) {
     std::array<float, 128> v{};
@@ -184,6 +189,27 @@ int main(int argc, char** argv) {
     PrintRow(r);
   }
 
+  {
+    // The roofline: one streaming read of a buffer the size of the int8 gallery (same allocator),
+    // best of 5. On a bandwidth-bound scan no kernel can beat this.
+    Row r;
+    r.name = "read " + std::to_string(n * 132 / 1000000) + " MB (memory roofline)";
+    pf::internal::WipingVector<std::uint64_t> buffer(n * 132 / 8, 1);
+    double best = 1e9;
+    std::uint64_t sum = 0;
+    for (int rep = 0; rep < 5; ++rep) {
+      const double t0 = Now();
+      for (const std::uint64_t x : buffer) sum += x;
+      best = std::min(best, Now() - t0);
+    }
+    r.ms_per_query = best * 1e3;
+    r.accounted_mb = static_cast<double>(buffer.size() * 8) / 1e6;
+    volatile std::uint64_t sink = sum;  // keeps the loop alive
+    (void)sink;
+    PrintRow(r);
+    std::printf("|   streaming read bandwidth: %.2f GB/s\n", r.accounted_mb / 1e3 / best);
+  }
+
   struct Config {
     const char* name;
     pf::GalleryStorage storage;
@@ -194,7 +220,8 @@ int main(int argc, char** argv) {
       {"float16 avx2", pf::GalleryStorage::kFloat16, false},
       {"int8 avx2", pf::GalleryStorage::kInt8, false},
   };
-  if (!skip_scalar_int8) configs.push_back({"int8 scalar fallback", pf::GalleryStorage::kInt8, true});
+  if (!skip_scalar_int8)
+    configs.push_back({"int8 scalar fallback", pf::GalleryStorage::kInt8, true});
   for (const Config& c : configs) {
     Row r;
     r.name = std::string(c.name) + " (exact)";
@@ -309,9 +336,10 @@ int main(int argc, char** argv) {
       std::printf("|   speed-up vs exact int8 avx2 at hnsw_n: %.1fx\n", exact_ms / r.ms_per_query);
     }
   }
-  std::printf("\nagree@1: rank-1 id equal to the float32 baseline's (HNSW rows: to the exact int8 "
-              "scan of the same gallery); mated@1: mated queries whose rank-1 is the mate;\n"
-              "err: |rank-1 distance - reference rank-1 distance|; RSS MB: VmRSS growth while "
-              "enrolling (HNSW: while building the graph); acct MB: bytes the gallery accounts.\n");
+  std::printf(
+      "\nagree@1: rank-1 id equal to the float32 baseline's (HNSW rows: to the exact int8 "
+      "scan of the same gallery); mated@1: mated queries whose rank-1 is the mate;\n"
+      "err: |rank-1 distance - reference rank-1 distance|; RSS MB: VmRSS growth while "
+      "enrolling (HNSW: while building the graph); acct MB: bytes the gallery accounts.\n");
   return 0;
 }

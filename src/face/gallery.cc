@@ -6,8 +6,8 @@
 #include <cmath>
 #include <exception>
 #include <functional>
-#include <memory>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
@@ -54,7 +54,7 @@ Status CheckFinite(const FaceTemplate& t, const char* what) {
 
 // A probe copy that is wiped when Identify returns: probes are never kept.
 struct ProbeCopy {
-  alignas(32) float values[kDims];
+  alignas(32) float values[kDims] = {};
   explicit ProbeCopy(const FaceTemplate& t) {
     std::copy(t.values().begin(), t.values().end(), values);
   }
@@ -195,7 +195,8 @@ class Gallery::Impl {
   Status Remove(std::string_view id) {
     std::unique_lock lock(mutex_);
     const std::uint32_t slot = FindSlot(id);
-    if (slot == kEmpty) return Status::NotFound("id not enrolled in the gallery: " + std::string(id));
+    if (slot == kEmpty)
+      return Status::NotFound("id not enrolled in the gallery: " + std::string(id));
     EraseFromTable(slot);
     internal::WipeBytes(codes_.data() + static_cast<std::size_t>(slot) * stride_, stride_);
     if (!scales_.empty()) scales_[slot] = 0;
@@ -377,8 +378,8 @@ class Gallery::Impl {
       const std::size_t n = std::min(kBlock, slot_count_ - begin);
       switch (options_.storage) {
         case GalleryStorage::kFloat32:
-          kernels_.float32(query, reinterpret_cast<const float*>(codes_.data()) + begin * kDims,
-                           n, distances);
+          kernels_.float32(query, reinterpret_cast<const float*>(codes_.data()) + begin * kDims, n,
+                           distances);
           break;
         case GalleryStorage::kFloat16:
           kernels_.float16(query,
@@ -401,8 +402,7 @@ class Gallery::Impl {
     return top.Sorted();
   }
 
-  std::vector<std::pair<float, std::uint32_t>> SearchHnsw(const float* query,
-                                                          std::size_t k) const {
+  std::vector<std::pair<float, std::uint32_t>> SearchHnsw(const float* query, std::size_t k) const {
     // ef changes only under the exclusive lock (setEf is not safe during searches); hnswlib
     // searches with max(ef, k), so a k above ef still returns k.
     auto result = hnsw_->graph->searchKnn(query, std::min(k, live_count_));
@@ -581,7 +581,7 @@ class Gallery::Impl {
   WipingVector<std::uint8_t> live_;
   WipingVector<std::uint32_t> id_offset_;
   WipingVector<std::uint8_t> id_length_;
-  WipingVector<char> id_bytes_;  // all ids, back to back; removed ones zeroed
+  WipingVector<char> id_bytes_;        // all ids, back to back; removed ones zeroed
   WipingVector<std::uint32_t> table_;  // open addressing: slot or kEmpty; size a power of two
   WipingVector<std::uint32_t> free_slots_;
   std::size_t slot_count_ = 0;
@@ -639,7 +639,7 @@ Status Gallery::Deserialize(std::string_view bytes, const GalleryOptions& option
   PORTCULLIS_RETURN_IF_ERROR(internal::ParseGallery(
       bytes, [&](std::size_t count) { gallery->impl_->Reserve(count); },
       [&](std::string_view id, const FaceTemplate& t) {
-        const Status s = gallery->Enrol(id, t);
+        Status s = gallery->Enrol(id, t);
         if (s.ok()) return s;
         return Status::Corruption("gallery entry '" + std::string(id) + "': " + s.message());
       }));

@@ -78,8 +78,7 @@ void GalleryWriter::Finish(std::string* out) {
 
 Status ParseGallery(std::string_view bytes, const std::function<void(std::size_t)>& reserve,
                     const std::function<Status(std::string_view, const FaceTemplate&)>& entry) {
-  if (bytes.size() < sizeof(kMagic) ||
-      std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
+  if (bytes.size() < sizeof(kMagic) || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
     return Status::InvalidArgument("not a Portcullis gallery (bad magic)");
   }
   if (bytes.size() < kGalleryHeaderBytes + 4) {
@@ -93,10 +92,9 @@ Status ParseGallery(std::string_view bytes, const std::function<void(std::size_t
   }
   const auto template_version = static_cast<std::uint32_t>(GetLE(bytes, 8, 4));
   if (template_version != kTemplateVersion) {
-    return Status::InvalidArgument("gallery holds face templates of version " +
-                                   std::to_string(template_version) +
-                                   ", not comparable with version " +
-                                   std::to_string(kTemplateVersion));
+    return Status::InvalidArgument(
+        "gallery holds face templates of version " + std::to_string(template_version) +
+        ", not comparable with version " + std::to_string(kTemplateVersion));
   }
   const auto dims = static_cast<std::uint32_t>(GetLE(bytes, 12, 4));
   if (dims != static_cast<std::uint32_t>(kTemplateDims)) {
@@ -112,9 +110,11 @@ Status ParseGallery(std::string_view bytes, const std::function<void(std::size_t
   // First pass: bounds only, so that nothing is reported from a file that turns out corrupt.
   std::size_t pos = kGalleryHeaderBytes;
   for (std::uint64_t i = 0; i < count; ++i) {
-    if (pos >= body_end) return Status::Corruption("gallery truncated in entry " + std::to_string(i));
+    if (pos >= body_end)
+      return Status::Corruption("gallery truncated in entry " + std::to_string(i));
     const auto id_length = static_cast<std::size_t>(static_cast<unsigned char>(bytes[pos]));
-    if (id_length == 0) return Status::Corruption("gallery entry " + std::to_string(i) + " has an empty id");
+    if (id_length == 0)
+      return Status::Corruption("gallery entry " + std::to_string(i) + " has an empty id");
     if (body_end - pos < 1 + id_length + kValueBytes) {
       return Status::Corruption("gallery truncated in entry " + std::to_string(i));
     }

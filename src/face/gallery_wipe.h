@@ -17,17 +17,35 @@ using WipeObserver = void (*)(const void* p, std::size_t bytes);
 void SetWipeObserverForTesting(WipeObserver observer);
 void NotifyWipeObserver(const void* p, std::size_t bytes);
 
+// Blocks of at least this size are 2 MiB-aligned and marked for transparent huge pages: the
+// exact scan streams the whole gallery, and fewer TLB misses measurably raise the read bandwidth
+// (most on virtual machines, where a TLB miss costs a two-level page walk).
+inline constexpr std::size_t kHugeBlockBytes = std::size_t{4} << 20;
+inline constexpr std::align_val_t kHugePageAlignment{std::size_t{2} << 20};
+void AdviseHugePages(void* p, std::size_t bytes);
+
 template <class T>
 struct WipingAllocator {
   using value_type = T;
   WipingAllocator() = default;
   template <class U>
   explicit WipingAllocator(const WipingAllocator<U>& /*other*/) {}
-  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T))); }
+  T* allocate(std::size_t n) {
+    const std::size_t bytes = n * sizeof(T);
+    if (bytes < kHugeBlockBytes) return static_cast<T*>(::operator new(bytes));
+    void* p = ::operator new(bytes, kHugePageAlignment);
+    AdviseHugePages(p, bytes);
+    return static_cast<T*>(p);
+  }
   void deallocate(T* p, std::size_t n) {
-    WipeBytes(p, n * sizeof(T));
-    NotifyWipeObserver(p, n * sizeof(T));
-    ::operator delete(p);
+    const std::size_t bytes = n * sizeof(T);
+    WipeBytes(p, bytes);
+    NotifyWipeObserver(p, bytes);
+    if (bytes < kHugeBlockBytes) {
+      ::operator delete(p);
+    } else {
+      ::operator delete(p, kHugePageAlignment);
+    }
   }
   friend bool operator==(const WipingAllocator& /*a*/, const WipingAllocator& /*b*/) {
     return true;

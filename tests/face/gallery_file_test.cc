@@ -38,7 +38,8 @@ std::string SampleBytes(std::vector<FaceTemplate>* templates, std::size_t n = 20
 }
 
 void PutU32(std::string* bytes, std::size_t offset, std::uint32_t v) {
-  for (std::size_t i = 0; i < 4; ++i) (*bytes)[offset + i] = static_cast<char>((v >> (8 * i)) & 0xFFu);
+  for (std::size_t i = 0; i < 4; ++i)
+    (*bytes)[offset + i] = static_cast<char>((v >> (8 * i)) & 0xFFu);
 }
 // Re-seals a deliberately altered body so that the check under test, not the CRC, refuses it.
 void Reseal(std::string* bytes) {

@@ -96,9 +96,9 @@ TEST(GalleryTest, ErrorsAreDistinct) {
   EXPECT_EQ(gallery.Enrol(std::string(256, 'x'), t).code(), Status::Code::kInvalidArgument);
   EXPECT_TRUE(gallery.Enrol(std::string(255, 'x'), t).ok());
 
-  for (const float bad : {std::numeric_limits<float>::quiet_NaN(),
-                          std::numeric_limits<float>::infinity(),
-                          -std::numeric_limits<float>::infinity()}) {
+  for (const float bad :
+       {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+        -std::numeric_limits<float>::infinity()}) {
     FaceTemplate b = synth.Identity();
     b.mutable_values()[17] = bad;
     EXPECT_EQ(gallery.Enrol("B", b).code(), Status::Code::kInvalidArgument);
@@ -261,8 +261,8 @@ TEST(GalleryKernelTest, SimdAndScalarGiveBitIdenticalDistances) {
   std::vector<std::int8_t> i8(f32.size());
   std::vector<float> scales(n);
   for (std::size_t j = 0; j < n; ++j) {
-    scales[j] = internal::QuantizeInt8(f32.data() + j * internal::kDims,
-                                       i8.data() + j * internal::kDims);
+    scales[j] =
+        internal::QuantizeInt8(f32.data() + j * internal::kDims, i8.data() + j * internal::kDims);
   }
   std::vector<float> query(internal::kDims);
   for (float& v : query) v = g(rng);
@@ -331,8 +331,8 @@ TEST(GalleryAccuracyTest, CompactStorageAgreesWithFloat32) {
   float max_err16 = 0, max_err8 = 0;
   const int queries = 200;
   for (int q = 0; q < queries; ++q) {
-    const FaceTemplate probe = q % 4 == 3 ? synth.Identity()
-                                          : synth.Capture(enrolled[static_cast<std::size_t>(q)]);
+    const FaceTemplate probe =
+        q % 4 == 3 ? synth.Identity() : synth.Capture(enrolled[static_cast<std::size_t>(q)]);
     std::vector<Candidate> a, b, c;
     ASSERT_TRUE(f32.Identify(probe, 1, &a).ok());
     ASSERT_TRUE(f16.Identify(probe, 1, &b).ok());
@@ -367,8 +367,8 @@ TEST(GalleryHnswTest, RecallAgainstExact) {
   int hits = 0;
   const int queries = 300;
   for (int q = 0; q < queries; ++q) {
-    const FaceTemplate probe = q % 3 == 2 ? synth.Identity()
-                                          : synth.Capture(enrolled[static_cast<std::size_t>(q) * 9]);
+    const FaceTemplate probe =
+        q % 3 == 2 ? synth.Identity() : synth.Capture(enrolled[static_cast<std::size_t>(q) * 9]);
     std::vector<Candidate> approx, exact;
     ASSERT_TRUE(gallery.Identify(probe, 1, &approx).ok());
     ASSERT_TRUE(gallery.IdentifyExact(probe, 1, &exact).ok());
