@@ -1,8 +1,8 @@
 // Squared-distance kernels for the exact gallery scan, over three compact encodings.
 //
-// Every kernel exists twice: a portable scalar version and an AVX2+FMA+F16C version chosen at run
-// time. Both accumulate in the same order (8 lanes, one fused multiply-add per element, the same
-// final reduction), so they return bit-identical results — the tests check exactly that.
+// Every kernel exists twice: a portable scalar version and an AVX2+F16C version chosen at run
+// time. Both compute in the same order (8 lanes, separately rounded multiply and add — no FMA —,
+// the same final reduction), so they return bit-identical results; the tests check exactly that.
 #pragma once
 
 #include <cstddef>
@@ -35,7 +35,7 @@ struct Kernels {
 };
 
 const Kernels& ScalarKernels();
-// The AVX2 kernels when the CPU has AVX2, FMA and F16C; otherwise the scalar ones.
+// The AVX2 kernels when the CPU has AVX2 and F16C; otherwise the scalar ones.
 const Kernels& BestKernels();
 bool CpuHasAvx2();
 
