@@ -196,7 +196,9 @@ class Gallery::Impl {
       live_[slot] = 1;
       ++live_count_;
       InsertIntoTable(slot);
-      if (hnsw_ != nullptr) PORTCULLIS_RETURN_IF_ERROR(AddToHnsw(slot));
+      // The graph is derived state: if it cannot follow, drop it (wiped) and let the next search
+      // that needs it rebuild it, rather than leave the entry enrolled but unsearchable.
+      if (hnsw_ != nullptr && !AddToHnsw(slot).ok()) hnsw_.reset();
     } catch (const std::bad_alloc&) {
       return Status::ResourceExhausted("out of memory enrolling into the gallery");
     }
@@ -220,12 +222,12 @@ class Gallery::Impl {
     if (hnsw_ != nullptr) {
       try {
         hnsw_->graph->markDelete(slot);
-      } catch (const std::exception& e) {
-        return Status::Internal(std::string("hnsw markDelete: ") + e.what());
+        // The deleted node still routes searches, but no longer carries the template.
+        internal::WipeBytes(hnsw_->graph->getDataByInternalId(hnsw_->graph->label_lookup_.at(slot)),
+                            kDims * sizeof(float));
+      } catch (const std::exception&) {
+        hnsw_.reset();  // derived state: rebuilt (without this entry) by the next search
       }
-      // The deleted node still routes searches, but no longer carries the template.
-      internal::WipeBytes(hnsw_->graph->getDataByInternalId(hnsw_->graph->label_lookup_.at(slot)),
-                          kDims * sizeof(float));
     }
     if (dead_id_bytes_ > 4096 && dead_id_bytes_ * 2 > id_bytes_.size()) CompactIds();
     return Status::Ok();
