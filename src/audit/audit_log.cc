@@ -210,12 +210,12 @@ Status AuditLog::Impl::WriteGroup(const std::vector<const std::string*>& leaves,
   std::string head_bytes;
   Status s = internal::SignTreeHead(keys, &head);
   if (s.ok()) internal::AppendFrame(internal::EncodeTreeHead(head), &head_bytes);
-  // Order matters: a head is written only once the events and nodes it covers are on disk, so
-  // every head found after a crash covers data that is there.
+  // Order matters: a head is written only once the events it covers are on disk, so every head
+  // found after a crash covers events that are there. The tree nodes are not fsynced: they are
+  // derived data, recomputed from the leaves and repaired when the log is opened.
   if (s.ok()) s = internal::PWriteAll(events.get(), events_path, event_bytes, old_events);
-  if (s.ok()) s = internal::PWriteAll(tree.get(), tree_path, node_bytes, old_tree);
   if (s.ok() && !event_bytes.empty()) s = internal::SyncFd(events.get(), events_path);
-  if (s.ok() && !node_bytes.empty()) s = internal::SyncFd(tree.get(), tree_path);
+  if (s.ok()) s = internal::PWriteAll(tree.get(), tree_path, node_bytes, old_tree);
   if (s.ok()) s = internal::PWriteAll(sth.get(), sth_path, head_bytes, old_sth);
   if (s.ok()) s = internal::SyncFd(sth.get(), sth_path);
   if (!s.ok()) {
