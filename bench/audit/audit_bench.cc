@@ -121,6 +121,7 @@ void ConcurrentAppends(const std::string& dir, const LogKeys& keys, int threads,
   std::unique_ptr<AuditLog> log;
   if (Status s = AuditLog::Open(dir + "/log", keys, {}, &log); !s.ok()) Die(s);
   std::vector<std::thread> pool;
+  pool.reserve(static_cast<std::size_t>(threads));
   std::atomic<int> failures{0};
   const auto start = Clock::now();
   for (int t = 0; t < threads; ++t) {

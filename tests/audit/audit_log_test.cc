@@ -234,10 +234,12 @@ TEST_F(AuditLogTest, ConcurrentAppendsAreAllCommitted) {
   constexpr int kPerThread = 200;
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
-        AuditEvent e = MakeEvent(static_cast<std::uint64_t>(t * kPerThread + i));
+        AuditEvent e =
+            MakeEvent(static_cast<std::uint64_t>(t) * kPerThread + static_cast<std::uint64_t>(i));
         if (!log->Append(e).ok()) ++failures;
       }
     });
@@ -256,7 +258,7 @@ TEST_F(AuditLogTest, ConcurrentAppendsAreAllCommitted) {
   // Every event is there exactly once.
   std::unique_ptr<LogReader> reader;
   ASSERT_TRUE(LogReader::Open(log_dir_, &reader).ok());
-  std::vector<int> seen(kThreads * kPerThread, 0);
+  std::vector<int> seen(static_cast<std::size_t>(kThreads) * kPerThread, 0);
   for (std::uint64_t i = 0; i < reader->size(); ++i) {
     std::string leaf;
     LeafRecord rec;
@@ -636,7 +638,7 @@ TEST_F(AuditLogTest, FullDiskFailsTheBatchAndLosesNothingAcknowledged) {
     // A file-size limit stands in for a full disk: writes past it fail with EFBIG.
     ::signal(SIGXFSZ, SIG_IGN);
     struct rlimit limit {};
-    limit.rlim_cur = limit.rlim_max = 24 * 1024;
+    limit.rlim_cur = limit.rlim_max = rlim_t{24} * 1024;
     if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(3);
     std::unique_ptr<AuditLog> log;
     if (!AuditLog::Open(log_dir_, keys_, {}, &log).ok()) ::_exit(4);
