@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -602,13 +603,17 @@ TEST_F(AuditLogTest, AcknowledgedEventsSurviveSigkillMidBatch) {
       }
     }
     ::close(fds[1]);
-    // Let it run for a while, then kill it wherever it is: mid-write, mid-fsync, mid-sign.
-    std::this_thread::sleep_for(std::chrono::milliseconds(150 + 70 * round));
+    // Wait for its first acknowledgement (however slow the machine), let it run a while more,
+    // then kill it wherever it is: mid-write, mid-fsync, mid-sign.
+    std::uint64_t first_ack = 0;
+    ASSERT_EQ(::read(fds[0], &first_ack, sizeof(first_ack)),
+              static_cast<ssize_t>(sizeof(first_ack)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50 + 70 * round));
     ASSERT_EQ(::kill(pid, SIGKILL), 0);
     int status = 0;
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
     ASSERT_TRUE(WIFSIGNALED(status)) << "child exited by itself: " << WEXITSTATUS(status);
-    const std::uint64_t acked = LastAcked(fds[0]);
+    const std::uint64_t acked = std::max(first_ack, LastAcked(fds[0]));
     ::close(fds[0]);
     ASSERT_GT(acked, 0U) << "the child acknowledged nothing before it was killed";
 
