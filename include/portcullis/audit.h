@@ -150,8 +150,9 @@ class TreeStore;  // the on-disk node store (src/audit/tree_store.h)
 // truncates a torn final record (a crash mid-write) and refuses (Corruption) anything else: a bad
 // record before the end, or fewer events than the latest signed tree head covers.
 //
-// Each batch is durable when it returns: events, tree nodes and a new signed tree head are
-// written and fsynced in that order, so every acknowledged event is under a signed head.
+// Each batch is durable when it returns: its events are written and fsynced, then its tree
+// nodes (derived data, not fsynced: Open recomputes and repairs them) and a new signed tree head
+// (fsynced), so every acknowledged event is under a signed head. Two fsyncs per batch.
 // After an I/O failure (disk full) the log refuses further appends until it is reopened.
 class AuditLog final : public AuditSink {
  public:

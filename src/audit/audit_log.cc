@@ -106,7 +106,7 @@ struct AuditLog::Impl {
   Status Recover();
   Status WriteGroup(const std::vector<const std::string*>& leaves, bool force_head,
                     std::unique_lock<std::mutex>* lock);
-  Status Enqueue(Waiter* w, bool force_head);
+  Status Enqueue(Waiter* w);
   internal::TreeFileSource Source() const {
     return internal::TreeFileSource(tree.get(), tree_path, tree_nodes);
   }
@@ -210,12 +210,12 @@ Status AuditLog::Impl::WriteGroup(const std::vector<const std::string*>& leaves,
   std::string head_bytes;
   Status s = internal::SignTreeHead(keys, &head);
   if (s.ok()) internal::AppendFrame(internal::EncodeTreeHead(head), &head_bytes);
-  // Order matters: a head is written only once the events and nodes it covers are on disk, so
-  // every head found after a crash covers data that is there.
+  // Order matters: a head is written only once the events it covers are on disk, so every head
+  // found after a crash covers events that are there. The tree nodes are not fsynced: they are
+  // derived data, recomputed from the leaves and repaired when the log is opened.
   if (s.ok()) s = internal::PWriteAll(events.get(), events_path, event_bytes, old_events);
-  if (s.ok()) s = internal::PWriteAll(tree.get(), tree_path, node_bytes, old_tree);
   if (s.ok() && !event_bytes.empty()) s = internal::SyncFd(events.get(), events_path);
-  if (s.ok() && !node_bytes.empty()) s = internal::SyncFd(tree.get(), tree_path);
+  if (s.ok()) s = internal::PWriteAll(tree.get(), tree_path, node_bytes, old_tree);
   if (s.ok()) s = internal::PWriteAll(sth.get(), sth_path, head_bytes, old_sth);
   if (s.ok()) s = internal::SyncFd(sth.get(), sth_path);
   if (!s.ok()) {
@@ -241,7 +241,7 @@ Status AuditLog::Impl::WriteGroup(const std::vector<const std::string*>& leaves,
   return Status::Ok();
 }
 
-Status AuditLog::Impl::Enqueue(Waiter* w, bool force_head) {
+Status AuditLog::Impl::Enqueue(Waiter* w) {
   std::unique_lock<std::mutex> lock(mu);
   waiters.push_back(w);
   while (!w->done && w != waiters.front()) w->cv.wait(lock);
@@ -256,7 +256,7 @@ Status AuditLog::Impl::Enqueue(Waiter* w, bool force_head) {
     for (const std::string& leaf : other->leaves) leaves.push_back(&leaf);
   }
   std::uint64_t next = frontier.size();
-  const Status s = WriteGroup(leaves, true, &lock);
+  Status s = WriteGroup(leaves, true, &lock);
   for (Waiter* member : group) {
     member->status = s;
     member->first_index = next;
@@ -265,7 +265,6 @@ Status AuditLog::Impl::Enqueue(Waiter* w, bool force_head) {
     waiters.pop_front();
     if (member != w) member->cv.notify_one();
   }
-  (void)force_head;  // every group ends with a head, so a forced head needs nothing more
   if (!waiters.empty()) waiters.front()->cv.notify_one();
   return s;
 }
@@ -313,7 +312,7 @@ Status AuditLog::Append(const AuditEvent& event) {
   Impl::Waiter w;
   w.leaves.emplace_back();
   PORTCULLIS_RETURN_IF_ERROR(EncodeLeaf(event, impl_->keys.id_key, &w.leaves.back()));
-  return impl_->Enqueue(&w, false);
+  return impl_->Enqueue(&w);
 }
 
 Status AuditLog::AppendBatch(const std::vector<AuditEvent>& events, std::uint64_t* first_index) {
@@ -323,14 +322,14 @@ Status AuditLog::AppendBatch(const std::vector<AuditEvent>& events, std::uint64_
     PORTCULLIS_RETURN_IF_ERROR(EncodeLeaf(events[i], impl_->keys.id_key, &w.leaves[i]));
   }
   // A batch bigger than a group is still written as one: its events must not interleave.
-  const Status s = impl_->Enqueue(&w, false);
+  Status s = impl_->Enqueue(&w);
   if (s.ok() && first_index != nullptr) *first_index = w.first_index;
   return s;
 }
 
 Status AuditLog::PublishTreeHead(SignedTreeHead* sth) {
   Impl::Waiter w;
-  PORTCULLIS_RETURN_IF_ERROR(impl_->Enqueue(&w, true));
+  PORTCULLIS_RETURN_IF_ERROR(impl_->Enqueue(&w));
   return sth != nullptr ? LatestTreeHead(sth) : Status::Ok();
 }
 

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -234,10 +235,12 @@ TEST_F(AuditLogTest, ConcurrentAppendsAreAllCommitted) {
   constexpr int kPerThread = 200;
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
-        AuditEvent e = MakeEvent(static_cast<std::uint64_t>(t * kPerThread + i));
+        AuditEvent e =
+            MakeEvent(static_cast<std::uint64_t>(t) * kPerThread + static_cast<std::uint64_t>(i));
         if (!log->Append(e).ok()) ++failures;
       }
     });
@@ -256,7 +259,7 @@ TEST_F(AuditLogTest, ConcurrentAppendsAreAllCommitted) {
   // Every event is there exactly once.
   std::unique_ptr<LogReader> reader;
   ASSERT_TRUE(LogReader::Open(log_dir_, &reader).ok());
-  std::vector<int> seen(kThreads * kPerThread, 0);
+  std::vector<int> seen(static_cast<std::size_t>(kThreads) * kPerThread, 0);
   for (std::uint64_t i = 0; i < reader->size(); ++i) {
     std::string leaf;
     LeafRecord rec;
@@ -600,13 +603,17 @@ TEST_F(AuditLogTest, AcknowledgedEventsSurviveSigkillMidBatch) {
       }
     }
     ::close(fds[1]);
-    // Let it run for a while, then kill it wherever it is: mid-write, mid-fsync, mid-sign.
-    std::this_thread::sleep_for(std::chrono::milliseconds(150 + 70 * round));
+    // Wait for its first acknowledgement (however slow the machine), let it run a while more,
+    // then kill it wherever it is: mid-write, mid-fsync, mid-sign.
+    std::uint64_t first_ack = 0;
+    ASSERT_EQ(::read(fds[0], &first_ack, sizeof(first_ack)),
+              static_cast<ssize_t>(sizeof(first_ack)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50 + 70 * round));
     ASSERT_EQ(::kill(pid, SIGKILL), 0);
     int status = 0;
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
     ASSERT_TRUE(WIFSIGNALED(status)) << "child exited by itself: " << WEXITSTATUS(status);
-    const std::uint64_t acked = LastAcked(fds[0]);
+    const std::uint64_t acked = std::max(first_ack, LastAcked(fds[0]));
     ::close(fds[0]);
     ASSERT_GT(acked, 0U) << "the child acknowledged nothing before it was killed";
 
@@ -636,7 +643,7 @@ TEST_F(AuditLogTest, FullDiskFailsTheBatchAndLosesNothingAcknowledged) {
     // A file-size limit stands in for a full disk: writes past it fail with EFBIG.
     ::signal(SIGXFSZ, SIG_IGN);
     struct rlimit limit {};
-    limit.rlim_cur = limit.rlim_max = 24 * 1024;
+    limit.rlim_cur = limit.rlim_max = rlim_t{24} * 1024;
     if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(3);
     std::unique_ptr<AuditLog> log;
     if (!AuditLog::Open(log_dir_, keys_, {}, &log).ok()) ::_exit(4);
