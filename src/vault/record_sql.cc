@@ -15,7 +15,11 @@ Status BuildListQuery(const RecordFilter& filter, SqlDialect dialect, std::strin
   params->clear();
   std::vector<std::string> where;
   auto placeholder = [&]() {
-    return dialect == SqlDialect::kSqlite ? std::string("?") : "$" + std::to_string(params->size());
+    if (dialect == SqlDialect::kSqlite) return std::string("?");
+    // Appended rather than `"$" + to_string(...)`: GCC 12 at -O3 warns (-Wrestrict) on the latter.
+    std::string numbered = "$";
+    numbered += std::to_string(params->size());
+    return numbered;
   };
   auto add_text = [&](const std::string& column, const char* op, std::string value) {
     params->push_back(SqlParam{false, 0, std::move(value)});
