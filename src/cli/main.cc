@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/exit_codes.h"
+#include "cli/face_command.h"
 #include "cli/plate_command.h"
 
 namespace {
@@ -15,6 +16,7 @@ int Run(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_code = portcullis::cli::kExitOk;
   portcullis::cli::AddPlateCommands(app, &exit_code);
+  portcullis::cli::AddFaceCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
