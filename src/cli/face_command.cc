@@ -96,7 +96,7 @@ int RunVerify(const VerifyFlags& flags) {
     record["similarity"] = nullptr;
     record["match"] = nullptr;
     record["threshold"] = Round(engine->match_threshold(), 4);
-    record["error"] = (a_failed ? flags.a : flags.b) + ": " + s.ToString();
+    record["error"] = s.ToString();  // the status already names the file
     record["side"] = a_failed ? "a" : "b";
     if (c.issue != QualityIssue::kNone) {
       record["error_code"] = "quality";

@@ -345,10 +345,11 @@ class FaceEngineImpl final : public FaceEngine {
                std::abs(cap->pitch_degrees) > limits_.max_pitch_degrees ||
                std::abs(cap->roll_degrees) > limits_.max_roll_degrees) {
       cap->issue = QualityIssue::kNotFrontal;
+    } else if (brightness < kMinChipBrightness) {
+      // Before sharpness: an under-exposed chip also has a low Laplacian variance.
+      cap->issue = QualityIssue::kTooDark;
     } else if (cap->sharpness < limits_.min_sharpness) {
       cap->issue = QualityIssue::kTooBlurred;
-    } else if (brightness < kMinChipBrightness) {
-      cap->issue = QualityIssue::kTooDark;
     }
   }
 
