@@ -175,9 +175,25 @@ class TemplateCache {
       cv::Mat bgr;
       e.status = LoadFaceImage(path, &bgr);
       if (e.status.ok()) {
-        FaceCapture cap;
-        Status s = engine_->Enrol(bgr, &e.t, &cap);
-        if (!s.ok()) {
+        // LFW's convention: the labelled face is the one centred in the image, so of several
+        // faces the most central is taken (a gate's Enrol would refuse the capture instead).
+        std::vector<FaceTemplate> all;
+        std::vector<FaceCapture> caps;
+        Status s = engine_->EmbedAll(bgr, &all, &caps);
+        if (s.ok() && !all.empty()) {
+          std::size_t best = 0;
+          double best_d = 1e18;
+          for (std::size_t i = 0; i < caps.size(); ++i) {
+            const double dx = caps[i].box.x + caps[i].box.width / 2.0 - bgr.cols / 2.0;
+            const double dy = caps[i].box.y + caps[i].box.height / 2.0 - bgr.rows / 2.0;
+            if (dx * dx + dy * dy < best_d) {
+              best_d = dx * dx + dy * dy;
+              best = i;
+            }
+          }
+          e.t = std::move(all[best]);
+        } else {
+          FaceCapture cap;
           ++failures_to_enrol_;
           fte_paths_.push_back(path);
           const int side = std::min(bgr.cols, bgr.rows);
