@@ -30,7 +30,8 @@ double MedianMs(int iterations, const std::function<void()>& fn) {
   for (int i = 0; i < iterations; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     fn();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(ms.begin(), ms.end());
   return ms[ms.size() / 2];
@@ -50,7 +51,8 @@ int main(int argc, char** argv) {
     }
     cv::resize(capture, capture, cv::Size(640, 480));
   } else {
-    const cv::Mat chip = cv::imread("/usr/share/doc/libdlib19.1/examples/johns/John_Salley/000179_02159509.jpg");
+    const cv::Mat chip =
+        cv::imread("/usr/share/doc/libdlib19.1/examples/johns/John_Salley/000179_02159509.jpg");
     if (chip.empty()) {
       std::fprintf(stderr, "face_bench: libdlib19.1's example chips are missing\n");
       return 1;
@@ -64,7 +66,8 @@ int main(int argc, char** argv) {
   }
 
   const char* env = std::getenv("PORTCULLIS_MODEL_DIR");
-  const std::string models = std::string(env != nullptr ? env : PORTCULLIS_BENCH_MODEL_DIR) + "/face";
+  const std::string models =
+      std::string(env != nullptr ? env : PORTCULLIS_BENCH_MODEL_DIR) + "/face";
   std::unique_ptr<FaceNet> net;
   portcullis::Status s = FaceNet::Load(portcullis::Env::Default(), models, &net);
   if (!s.ok()) {
@@ -117,8 +120,9 @@ int main(int argc, char** argv) {
   const double embed = MedianMs(n, [&] { (void)net->Embed(chip, &t); });
   const double enrol = MedianMs(n, [&] { (void)engine->Enrol(capture, &t); });
 
-  std::printf("face_bench: 640x480 capture, one core (OpenBLAS threads pinned to 1: %s), median of %d\n",
-              blas_knob ? "yes" : "no, not OpenBLAS", n);
+  std::printf(
+      "face_bench: 640x480 capture, one core (OpenBLAS threads pinned to 1: %s), median of %d\n",
+      blas_knob ? "yes" : "no, not OpenBLAS", n);
   std::printf("%-34s %8s\n", "stage", "ms");
   std::printf("%-34s %8.1f\n", "detect (HOG, grey, native)", detect);
   std::printf("%-34s %8.1f\n", "  baseline: HOG on colour, native", detect_rgb);

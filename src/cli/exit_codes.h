@@ -8,20 +8,20 @@
 namespace portcullis::cli {
 
 enum ExitCode : int {
-  kExitOk = 0,           // every input was read (finding no plate is still success)
-  kExitInternal = 1,     // an engine failure: a bug, or inference failed
-  kExitUsage = 2,        // bad command line: unknown flag, unknown region, bad number
-  kExitSetup = 3,        // models or grammars missing or corrupt: run scripts/install.sh
-  kExitNotFound = 10,    // an input does not exist
-  kExitUnreadable = 11,  // an input exists but cannot be read (permissions, a directory error)
-  kExitCorrupt = 12,     // truncated or corrupt image / video
-  kExitNotAnImage = 13,  // not an image or video we can decode
-  kExitTooLarge = 14,    // over the size limits (decompression bomb, huge file)
-  kExitBadImage = 15,    // an image we refuse on its merits: empty file, too small
+  kExitOk = 0,            // every input was read (finding no plate is still success)
+  kExitInternal = 1,      // an engine failure: a bug, or inference failed
+  kExitUsage = 2,         // bad command line: unknown flag, unknown region, bad number
+  kExitSetup = 3,         // models or grammars missing or corrupt: run scripts/install.sh
+  kExitNotFound = 10,     // an input does not exist
+  kExitUnreadable = 11,   // an input exists but cannot be read (permissions, a directory error)
+  kExitCorrupt = 12,      // truncated or corrupt image / video
+  kExitNotAnImage = 13,   // not an image or video we can decode
+  kExitTooLarge = 14,     // over the size limits (decompression bomb, huge file)
+  kExitBadImage = 15,     // an image we refuse on its merits: empty file, too small
   kExitFaceQuality = 16,  // face: the quality gate refused a capture (no face, several, too
                           // small, blurred, not frontal, dark); the JSON "issue" says which
   kExitNoMatch = 17,      // face verify: both faces read, but they are not the same person
-  kExitMixed = 19,       // several inputs failed, for different reasons
+  kExitMixed = 19,        // several inputs failed, for different reasons
 };
 
 // The exit code for one failed input.

@@ -32,14 +32,22 @@ using nlohmann::json;
 
 std::string ErrorCodeName(Status::Code code) {
   switch (code) {
-    case Status::Code::kOk: return "ok";
-    case Status::Code::kInvalidArgument: return "invalid_image";
-    case Status::Code::kNotFound: return "not_found";
-    case Status::Code::kIOError: return "unreadable";
-    case Status::Code::kCorruption: return "corrupt";
-    case Status::Code::kUnsupported: return "not_an_image";
-    case Status::Code::kResourceExhausted: return "too_large";
-    case Status::Code::kInternal: return "internal";
+    case Status::Code::kOk:
+      return "ok";
+    case Status::Code::kInvalidArgument:
+      return "invalid_image";
+    case Status::Code::kNotFound:
+      return "not_found";
+    case Status::Code::kIOError:
+      return "unreadable";
+    case Status::Code::kCorruption:
+      return "corrupt";
+    case Status::Code::kUnsupported:
+      return "not_an_image";
+    case Status::Code::kResourceExhausted:
+      return "too_large";
+    case Status::Code::kInternal:
+      return "internal";
   }
   return "internal";
 }
@@ -124,12 +132,10 @@ int RunVerify(const VerifyFlags& flags) {
                 record["distance"].get<double>(), record["similarity"].get<double>(),
                 record["threshold"].get<double>());
   } else {
-    std::fprintf(stderr, "portcullis face verify: %s%s%s\n",
-                 record["error"].get<std::string>().c_str(),
-                 record["issue"].is_null() ? "" : " (retake: ",
-                 record["issue"].is_null()
-                     ? ""
-                     : (record["issue"].get<std::string>() + ")").c_str());
+    std::fprintf(
+        stderr, "portcullis face verify: %s%s%s\n", record["error"].get<std::string>().c_str(),
+        record["issue"].is_null() ? "" : " (retake: ",
+        record["issue"].is_null() ? "" : (record["issue"].get<std::string>() + ")").c_str());
   }
   std::fflush(stdout);
   return exit;
@@ -236,7 +242,8 @@ struct PairRef {
   bool same = false;
 };
 
-Status ListPeople(const std::string& dir, int limit, std::map<std::string, std::vector<std::string>>* people) {
+Status ListPeople(const std::string& dir, int limit,
+                  std::map<std::string, std::vector<std::string>>* people) {
   Env* env = Env::Default();
   if (env->KindOf(dir) != FileKind::kDirectory) return Status::NotFound(dir + ": not a directory");
   std::vector<std::string> names;
@@ -260,7 +267,8 @@ Status ListPeople(const std::string& dir, int limit, std::map<std::string, std::
 
 // LFW pairs.txt: "Name<TAB>i<TAB>j" (same) or "Name1<TAB>i<TAB>Name2<TAB>j" (different); an
 // optional header line ("10<TAB>300": folds and pairs per fold) is skipped.
-Status ReadPairs(const std::string& pairs_path, const std::string& dir, std::vector<PairRef>* pairs) {
+Status ReadPairs(const std::string& pairs_path, const std::string& dir,
+                 std::vector<PairRef>* pairs) {
   std::string text;
   PORTCULLIS_RETURN_IF_ERROR(Env::Default()->ReadFile(pairs_path, 64u << 20, &text));
   std::istringstream in(text);
@@ -307,7 +315,8 @@ void BuildPairs(const std::map<std::string, std::vector<std::string>>& people, u
   for (const auto& [name, images] : people) {
     for (std::size_t i = 0; i < images.size(); ++i) {
       all.push_back({name, images[i]});
-      for (std::size_t j = i + 1; j < images.size(); ++j) pairs->push_back({images[i], images[j], true});
+      for (std::size_t j = i + 1; j < images.size(); ++j)
+        pairs->push_back({images[i], images[j], true});
     }
   }
   const std::size_t genuine = pairs->size();
@@ -315,7 +324,8 @@ void BuildPairs(const std::map<std::string, std::vector<std::string>>& people, u
   std::mt19937 rng(seed);
   std::uniform_int_distribution<std::size_t> pick(0, all.size() - 1);
   std::size_t made = 0;
-  for (std::size_t tries = 0; made < std::max<std::size_t>(genuine, 1) && tries < 100 * (genuine + 1); ++tries) {
+  for (std::size_t tries = 0;
+       made < std::max<std::size_t>(genuine, 1) && tries < 100 * (genuine + 1); ++tries) {
     const ImageRef& x = all[pick(rng)];
     const ImageRef& y = all[pick(rng)];
     if (x.person == y.person) continue;
@@ -324,7 +334,8 @@ void BuildPairs(const std::map<std::string, std::vector<std::string>>& people, u
   }
 }
 
-void DrawPlot(const std::string& path, const std::vector<face::ScoredPair>& scored, Status* status) {
+void DrawPlot(const std::string& path, const std::vector<face::ScoredPair>& scored,
+              Status* status) {
   const int w = 1000;
   const int h = 420;
   cv::Mat img(h, w, CV_8UC3, cv::Scalar(255, 255, 255));
@@ -340,14 +351,24 @@ void DrawPlot(const std::string& path, const std::vector<face::ScoredPair>& scor
   std::sort(imp.begin(), imp.end());
   std::vector<cv::Point> curve;
   for (double t = 0; t <= 2.0; t += 0.002) {
-    const double far = imp.empty() ? 0 : static_cast<double>(std::upper_bound(imp.begin(), imp.end(), t) - imp.begin()) / static_cast<double>(imp.size());
-    const double tar = gen.empty() ? 0 : static_cast<double>(std::upper_bound(gen.begin(), gen.end(), t) - gen.begin()) / static_cast<double>(gen.size());
+    const double far =
+        imp.empty()
+            ? 0
+            : static_cast<double>(std::upper_bound(imp.begin(), imp.end(), t) - imp.begin()) /
+                  static_cast<double>(imp.size());
+    const double tar =
+        gen.empty()
+            ? 0
+            : static_cast<double>(std::upper_bound(gen.begin(), gen.end(), t) - gen.begin()) /
+                  static_cast<double>(gen.size());
     const double lx = std::clamp((std::log10(std::max(far, 1e-4)) + 4.0) / 4.0, 0.0, 1.0);
     const double ly = std::clamp((tar - 0.8) / 0.2, 0.0, 1.0);
-    curve.emplace_back(roc.x + static_cast<int>(lx * roc.width), roc.y + roc.height - static_cast<int>(ly * roc.height));
+    curve.emplace_back(roc.x + static_cast<int>(lx * roc.width),
+                       roc.y + roc.height - static_cast<int>(ly * roc.height));
   }
   cv::polylines(img, curve, false, cv::Scalar(200, 0, 0), 2);
-  cv::putText(img, "ROC: TAR (0.8-1) vs FAR (1e-4..1, log)", {roc.x, roc.y + roc.height + 30}, cv::FONT_HERSHEY_SIMPLEX, 0.45, cv::Scalar(0, 0, 0));
+  cv::putText(img, "ROC: TAR (0.8-1) vs FAR (1e-4..1, log)", {roc.x, roc.y + roc.height + 30},
+              cv::FONT_HERSHEY_SIMPLEX, 0.45, cv::Scalar(0, 0, 0));
   // Right: distance histograms, 0..1.6 in 64 bins; genuine green, impostor red.
   const int bins = 64;
   std::vector<int> hg(bins, 0);
@@ -362,10 +383,14 @@ void DrawPlot(const std::string& path, const std::vector<face::ScoredPair>& scor
     const auto ui = static_cast<std::size_t>(i);
     const int gh = static_cast<int>(hg[ui] / gmax * (hist.height - 10));
     const int ih = static_cast<int>(hi[ui] / imax * (hist.height - 10));
-    cv::rectangle(img, cv::Rect(hist.x + i * bw, hist.y + hist.height - gh, bw, gh), cv::Scalar(0, 160, 0), cv::FILLED);
-    cv::rectangle(img, cv::Rect(hist.x + i * bw, hist.y + hist.height - ih, bw, ih), cv::Scalar(0, 0, 220), 1);
+    cv::rectangle(img, cv::Rect(hist.x + i * bw, hist.y + hist.height - gh, bw, gh),
+                  cv::Scalar(0, 160, 0), cv::FILLED);
+    cv::rectangle(img, cv::Rect(hist.x + i * bw, hist.y + hist.height - ih, bw, ih),
+                  cv::Scalar(0, 0, 220), 1);
   }
-  cv::putText(img, "distance 0..1.6: same (green), different (red)", {hist.x, hist.y + hist.height + 30}, cv::FONT_HERSHEY_SIMPLEX, 0.45, cv::Scalar(0, 0, 0));
+  cv::putText(img, "distance 0..1.6: same (green), different (red)",
+              {hist.x, hist.y + hist.height + 30}, cv::FONT_HERSHEY_SIMPLEX, 0.45,
+              cv::Scalar(0, 0, 0));
   std::vector<unsigned char> png;
   if (!cv::imencode(".png", img, png)) {
     *status = Status::Internal("PNG encoding failed");
@@ -484,7 +509,8 @@ int RunEval(const EvalFlags& flags) {
   std::size_t genuine = 0;
   for (const auto& p : scored) genuine += p.same ? 1 : 0;
   std::size_t default_right = 0;
-  for (const auto& p : scored) default_right += ((p.distance <= engine->match_threshold()) == p.same) ? 1 : 0;
+  for (const auto& p : scored)
+    default_right += ((p.distance <= engine->match_threshold()) == p.same) ? 1 : 0;
 
   Status plot_status;
   if (!flags.plot.empty()) DrawPlot(flags.plot, scored, &plot_status);
@@ -504,11 +530,15 @@ int RunEval(const EvalFlags& flags) {
   out["folds"] = acc.folds;
   out["default_threshold"] = Round(engine->match_threshold(), 4);
   out["accuracy_at_default_threshold"] =
-      scored.empty() ? 0.0 : Round(static_cast<double>(default_right) / static_cast<double>(scored.size()), 5);
+      scored.empty()
+          ? 0.0
+          : Round(static_cast<double>(default_right) / static_cast<double>(scored.size()), 5);
   json roc_json = json::array();
   for (const auto& r : roc) {
-    roc_json.push_back({{"target_far", r.target_far}, {"far", Round(r.far, 6)},
-                        {"tar", Round(r.tar, 5)}, {"threshold", Round(r.threshold, 4)}});
+    roc_json.push_back({{"target_far", r.target_far},
+                        {"far", Round(r.far, 6)},
+                        {"tar", Round(r.tar, 5)},
+                        {"threshold", Round(r.threshold, 4)}});
   }
   out["roc"] = roc_json;
   out["tar_at_far_1e-3"] = Round(roc[1].tar, 5);
@@ -528,8 +558,9 @@ int RunEval(const EvalFlags& flags) {
   } else {
     std::printf("pairs: %zu scored (%zu genuine, %zu impostor), %d unscored\n", scored.size(),
                 genuine, scored.size() - genuine, unscored);
-    std::printf("images: %zu embedded, %d failures to enrol (embedded from a centre crop), %d unreadable\n",
-                cache.size(), cache.failures_to_enrol(), cache.unreadable());
+    std::printf(
+        "images: %zu embedded, %d failures to enrol (embedded from a centre crop), %d unreadable\n",
+        cache.size(), cache.failures_to_enrol(), cache.unreadable());
     std::printf("accuracy (10-fold): %.2f%% +- %.2f (mean threshold %.3f)\n", 100 * acc.mean,
                 100 * acc.stddev, acc.mean_threshold);
     std::printf("accuracy at default threshold %.3f: %.2f%%\n", engine->match_threshold(),
@@ -538,9 +569,11 @@ int RunEval(const EvalFlags& flags) {
     for (const auto& r : roc) {
       std::printf("%-10g %-10.5f %-8.4f %.4f\n", r.target_far, r.far, r.tar, r.threshold);
     }
-    std::printf("1:N: gallery %zu, %d mated / %d non-mated probes, rank-1 %.2f%%, FNIR %.2f%% at FPIR %.2f%% (threshold %.3f)\n",
-                gallery.size(), id.mated_probes, id.non_mated_probes, 100 * id.rank1,
-                100 * id.fnir, 100 * id.fpir, id.threshold);
+    std::printf(
+        "1:N: gallery %zu, %d mated / %d non-mated probes, rank-1 %.2f%%, FNIR %.2f%% at FPIR "
+        "%.2f%% (threshold %.3f)\n",
+        gallery.size(), id.mated_probes, id.non_mated_probes, 100 * id.rank1, 100 * id.fnir,
+        100 * id.fpir, id.threshold);
     for (const auto& e : errors) std::printf("unscored: %s\n", e.c_str());
   }
   if (!plot_status.ok()) {
@@ -599,7 +632,8 @@ void AddFaceCommands(CLI::App& app, int* exit_code) {
   CLI::App* group = FaceCommandGroup(app);
 
   auto vflags = std::make_shared<VerifyFlags>();
-  CLI::App* verify = group->add_subcommand("verify", "Are the faces in two images the same person?");
+  CLI::App* verify =
+      group->add_subcommand("verify", "Are the faces in two images the same person?");
   verify->add_option("a", vflags->a, "First image (e.g. the document photo)")->required();
   verify->add_option("b", vflags->b, "Second image (e.g. the live capture)")->required();
   verify->add_flag("--json", vflags->json, "One JSON Lines record on stdout");
@@ -607,12 +641,17 @@ void AddFaceCommands(CLI::App& app, int* exit_code) {
   verify->callback([vflags, exit_code] { *exit_code = RunVerify(*vflags); });
 
   auto eflags = std::make_shared<EvalFlags>();
-  CLI::App* eval = group->add_subcommand("eval", "Accuracy on a folder-per-person set (LFW layout)");
-  eval->add_option("--people", eflags->people, "DIR with one folder of images per person")->required();
-  eval->add_option("--pairs", eflags->pairs, "LFW pairs.txt (default: all same-person pairs and as many seeded different-person pairs)");
+  CLI::App* eval =
+      group->add_subcommand("eval", "Accuracy on a folder-per-person set (LFW layout)");
+  eval->add_option("--people", eflags->people, "DIR with one folder of images per person")
+      ->required();
+  eval->add_option(
+      "--pairs", eflags->pairs,
+      "LFW pairs.txt (default: all same-person pairs and as many seeded different-person pairs)");
   eval->add_flag("--json", eflags->json, "One JSON object on stdout");
   eval->add_option("--plot", eflags->plot, "Write a PNG of the ROC curve and distance histograms");
-  eval->add_option("--limit", eflags->limit, "Use only the first N persons (sorted by name)")->check(CLI::Range(1, 1000000));
+  eval->add_option("--limit", eflags->limit, "Use only the first N persons (sorted by name)")
+      ->check(CLI::Range(1, 1000000));
   eval->add_option("--seed", eflags->seed, "Seed for the different-person pairs");
   AddFaceEngineFlags(eval, &eflags->engine);
   eval->callback([eflags, exit_code] { *exit_code = RunEval(*eflags); });

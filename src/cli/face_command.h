@@ -16,8 +16,8 @@ namespace portcullis::cli {
 
 // Engine flags shared by every face subcommand.
 struct FaceEngineFlags {
-  float threshold = 0;       // 0: the engine's calibrated default
-  bool no_quality = false;   // report quality measures but never refuse
+  float threshold = 0;      // 0: the engine's calibrated default
+  bool no_quality = false;  // report quality measures but never refuse
 };
 void AddFaceEngineFlags(CLI::App* cmd, FaceEngineFlags* flags);
 

@@ -23,13 +23,20 @@ namespace portcullis::face {
 
 const char* QualityIssueName(QualityIssue issue) {
   switch (issue) {
-    case QualityIssue::kNone: return "none";
-    case QualityIssue::kNoFace: return "no_face";
-    case QualityIssue::kSeveralFaces: return "several_faces";
-    case QualityIssue::kFaceTooSmall: return "face_too_small";
-    case QualityIssue::kTooBlurred: return "too_blurred";
-    case QualityIssue::kNotFrontal: return "not_frontal";
-    case QualityIssue::kTooDark: return "too_dark";
+    case QualityIssue::kNone:
+      return "none";
+    case QualityIssue::kNoFace:
+      return "no_face";
+    case QualityIssue::kSeveralFaces:
+      return "several_faces";
+    case QualityIssue::kFaceTooSmall:
+      return "face_too_small";
+    case QualityIssue::kTooBlurred:
+      return "too_blurred";
+    case QualityIssue::kNotFrontal:
+      return "not_frontal";
+    case QualityIssue::kTooDark:
+      return "too_dark";
   }
   return "unknown";
 }
@@ -116,9 +123,9 @@ class FaceEngineImpl final : public FaceEngine {
       std::sort(w.faces.begin(), w.faces.end(), [](const Candidate& a, const Candidate& b) {
         return a.rect.area() > b.rect.area();
       });
-      const bool rival = w.faces.size() > 1 &&
-                         static_cast<double>(w.faces[1].rect.area()) >=
-                             kRivalAreaRatio * static_cast<double>(w.faces[0].rect.area());
+      const bool rival =
+          w.faces.size() > 1 && static_cast<double>(w.faces[1].rect.area()) >=
+                                    kRivalAreaRatio * static_cast<double>(w.faces[0].rect.area());
       cv::Mat chip;
       Measure(w, w.faces[0], cap, &chip);
       if (rival) cap->issue = QualityIssue::kSeveralFaces;
@@ -310,7 +317,8 @@ class FaceEngineImpl final : public FaceEngine {
     cap->yaw_degrees = static_cast<float>(std::asin(std::clamp(2 * yaw_ratio - 1, -1.0, 1.0)) *
                                           180.0 / std::numbers::pi);
     const double face_height = mouth.y - eyes.y;
-    const double pitch_ratio = face_height > 1 ? (nose.y - eyes.y) / face_height : kFrontalPitchRatio;
+    const double pitch_ratio =
+        face_height > 1 ? (nose.y - eyes.y) / face_height : kFrontalPitchRatio;
     cap->pitch_degrees = static_cast<float>(
         std::asin(std::clamp((pitch_ratio - kFrontalPitchRatio) * 2.5, -1.0, 1.0)) * 180.0 /
         std::numbers::pi);
@@ -374,8 +382,9 @@ Status FaceEngine::Open(const FaceEngineOptions& options, std::unique_ptr<FaceEn
     dlib::deserialize(landmarks) >> predictor;
   } catch (const std::exception& e) {
     const Status missing = Env::Default()->KindOf(landmarks) == FileKind::kMissing
-                               ? Status::NotFound(landmarks + ": landmark model missing "
-                                                              "(install libdlib-data)")
+                               ? Status::NotFound(landmarks +
+                                                  ": landmark model missing "
+                                                  "(install libdlib-data)")
                                : Status::Corruption(landmarks + ": " + e.what());
     return missing;
   }

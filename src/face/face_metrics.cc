@@ -127,8 +127,8 @@ IdentificationStats Identification(const std::vector<ProbeResult>& probes, doubl
   s.non_mated_probes = static_cast<int>(non_mated.size());
   if (s.mated_probes > 0) s.rank1 = static_cast<double>(rank1) / s.mated_probes;
   std::sort(non_mated.begin(), non_mated.end());
-  const auto allowed = static_cast<std::size_t>(
-      std::floor(fpir_target * static_cast<double>(non_mated.size())));
+  const auto allowed =
+      static_cast<std::size_t>(std::floor(fpir_target * static_cast<double>(non_mated.size())));
   double t = 0;
   if (non_mated.empty()) {
     t = 0;  // no non-mated probes: FPIR is undefined; report FNIR at threshold 0 (all missed)

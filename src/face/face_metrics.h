@@ -39,18 +39,18 @@ RocPoint TarAtFar(const std::vector<ScoredPair>& pairs, double target_far);
 // 1:N. For each probe: the distance to the nearest enrolled template and whether that template
 // belongs to the probe's own identity (mated probes only).
 struct ProbeResult {
-  bool mated = false;        // the probe's identity is enrolled
+  bool mated = false;  // the probe's identity is enrolled
   bool rank1_correct = false;
   float nearest_distance = 0;
 };
 struct IdentificationStats {
   int mated_probes = 0;
   int non_mated_probes = 0;
-  double rank1 = 0;           // mated probes whose nearest template is their own
-  double fpir_target = 0;     // e.g. 0.01
-  double threshold = 0;       // the largest threshold with FPIR <= target
-  double fpir = 0;            // achieved
-  double fnir = 0;            // mated probes not identified (wrong rank 1 or above threshold)
+  double rank1 = 0;        // mated probes whose nearest template is their own
+  double fpir_target = 0;  // e.g. 0.01
+  double threshold = 0;    // the largest threshold with FPIR <= target
+  double fpir = 0;         // achieved
+  double fnir = 0;         // mated probes not identified (wrong rank 1 or above threshold)
 };
 IdentificationStats Identification(const std::vector<ProbeResult>& probes, double fpir_target);
 

@@ -35,8 +35,8 @@ using residual = dlib::add_prev1<block<N, BN, 1, dlib::tag1<SUBNET>>>;
 
 template <template <int, template <typename> class, int, typename> class block, int N,
           template <typename> class BN, typename SUBNET>
-using residual_down = dlib::add_prev2<dlib::avg_pool<
-    2, 2, 2, 2, dlib::skip1<dlib::tag2<block<N, BN, 2, dlib::tag1<SUBNET>>>>>>;
+using residual_down = dlib::add_prev2<
+    dlib::avg_pool<2, 2, 2, 2, dlib::skip1<dlib::tag2<block<N, BN, 2, dlib::tag1<SUBNET>>>>>>;
 
 template <int N, template <typename> class BN, int stride, typename SUBNET>
 using block =
@@ -59,10 +59,10 @@ template <typename SUBNET>
 using alevel4 = ares<32, ares<32, ares<32, SUBNET>>>;
 
 using anet_type = dlib::loss_metric<dlib::fc_no_bias<
-    128,
-    dlib::avg_pool_everything<alevel0<alevel1<alevel2<alevel3<alevel4<dlib::max_pool<
-        3, 3, 2, 2,
-        dlib::relu<dlib::affine<dlib::con<32, 7, 7, 2, 2, dlib::input_rgb_image_sized<150>>>>>>>>>>>>>;
+    128, dlib::avg_pool_everything<alevel0<alevel1<alevel2<alevel3<alevel4<dlib::max_pool<
+             3, 3, 2, 2,
+             dlib::relu<dlib::affine<
+                 dlib::con<32, 7, 7, 2, 2, dlib::input_rgb_image_sized<150>>>>>>>>>>>>>;
 // NOLINTEND
 
 // The convolution blocks in input-to-output order: one stem convolution, then two convolutions
@@ -81,13 +81,12 @@ std::vector<ConvSpec> ConvSpecs() {
     int in;
     int out;
   };
-  const Unit units[] = {{"conv32_1", 32, 32},       {"conv32_2", 32, 32},
-                        {"conv32_3", 32, 32},       {"conv64_down", 32, 64},
-                        {"conv64_1", 64, 64},       {"conv64_2", 64, 64},
-                        {"conv64_3", 64, 64},       {"conv128_down", 64, 128},
-                        {"conv128_1", 128, 128},    {"conv128_2", 128, 128},
-                        {"conv256_down", 128, 256}, {"conv256_1", 256, 256},
-                        {"conv256_2", 256, 256},    {"conv256_down_out", 256, 256}};
+  const Unit units[] = {
+      {"conv32_1", 32, 32},    {"conv32_2", 32, 32},          {"conv32_3", 32, 32},
+      {"conv64_down", 32, 64}, {"conv64_1", 64, 64},          {"conv64_2", 64, 64},
+      {"conv64_3", 64, 64},    {"conv128_down", 64, 128},     {"conv128_1", 128, 128},
+      {"conv128_2", 128, 128}, {"conv256_down", 128, 256},    {"conv256_1", 256, 256},
+      {"conv256_2", 256, 256}, {"conv256_down_out", 256, 256}};
   for (const Unit& u : units) {
     specs.push_back({std::string(u.name) + "/conv1", 3, u.in, u.out});
     specs.push_back({std::string(u.name) + "/conv2", 3, u.out, u.out});
@@ -143,9 +142,8 @@ Status ParseManifest(Env* env, const std::string& dir, std::map<std::string, Ten
     }
     std::size_t offset = 0;
     for (const nlohmann::json& w : group["weights"]) {
-      if (!w.is_object() || !w.contains("name") || !w["name"].is_string() ||
-          !w.contains("shape") || !w["shape"].is_array() || !w.contains("dtype") ||
-          !w["dtype"].is_string()) {
+      if (!w.is_object() || !w.contains("name") || !w["name"].is_string() || !w.contains("shape") ||
+          !w["shape"].is_array() || !w.contains("dtype") || !w["dtype"].is_string()) {
         return Status::Corruption(manifest_path + ": a weight entry lacks name, shape or dtype");
       }
       const std::string name = w["name"].get<std::string>();
@@ -158,16 +156,16 @@ Status ParseManifest(Env* env, const std::string& dir, std::map<std::string, Ten
         t.shape.push_back(d.get<int>());
       }
       if (w["dtype"] != "float32") {
-        return Status::Unsupported(manifest_path + ": " + name + " has dtype " +
-                                   w["dtype"].dump() + " (only float32 is supported)");
+        return Status::Unsupported(manifest_path + ": " + name + " has dtype " + w["dtype"].dump() +
+                                   " (only float32 is supported)");
       }
       const std::size_t n = ElementCount(t.shape);
       if (n > (16u << 20)) return Status::Corruption(manifest_path + ": " + name + " is too big");
       t.values.resize(n);
       if (w.contains("quantization")) {
         const nlohmann::json& q = w["quantization"];
-        if (!q.is_object() || !q.contains("dtype") || !q.contains("scale") ||
-            !q.contains("min") || !q["scale"].is_number() || !q["min"].is_number()) {
+        if (!q.is_object() || !q.contains("dtype") || !q.contains("scale") || !q.contains("min") ||
+            !q["scale"].is_number() || !q["min"].is_number()) {
           return Status::Corruption(manifest_path + ": " + name + " has a bad quantization");
         }
         const double scale = q["scale"].get<double>();
@@ -189,7 +187,10 @@ Status ParseManifest(Env* env, const std::string& dir, std::map<std::string, Ten
         }
         for (std::size_t i = 0; i < n; ++i) {
           std::uint32_t v = static_cast<unsigned char>(bytes[offset + i * width]);
-          if (width == 2) v |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[offset + i * width + 1])) << 8;
+          if (width == 2)
+            v |= static_cast<std::uint32_t>(
+                     static_cast<unsigned char>(bytes[offset + i * width + 1]))
+                 << 8;
           t.values[i] = static_cast<float>(min + scale * v);
         }
         offset += n * width;
@@ -283,7 +284,8 @@ Status FaceNet::Load(Env* env, const std::string& dir, std::unique_ptr<FaceNet>*
   Tensor fc;
   PORTCULLIS_RETURN_IF_ERROR(Take(&tensors, "fc", {kEmbeddingInputs, kTemplateDims}, &fc));
   if (!tensors.empty()) {
-    return Status::Corruption("weights manifest has an unexpected tensor " + tensors.begin()->first);
+    return Status::Corruption("weights manifest has an unexpected tensor " +
+                              tensors.begin()->first);
   }
 
   std::unique_ptr<FaceNet> face_net(new FaceNet());
@@ -319,7 +321,8 @@ Status FaceNet::Load(Env* env, const std::string& dir, std::unique_ptr<FaceNet>*
         for (std::size_t ci = 0; ci < in; ++ci) {
           for (std::size_t y = 0; y < kk; ++y) {
             for (std::size_t x = 0; x < kk; ++x) {
-              p[((o * in + ci) * kk + y) * kk + x] = filters[i].values[((y * kk + x) * in + ci) * outs + o];
+              p[((o * in + ci) * kk + y) * kk + x] =
+                  filters[i].values[((y * kk + x) * in + ci) * outs + o];
             }
           }
         }

@@ -40,8 +40,8 @@ struct Result {
 
 // Runs the CLI with extra environment variables and an optional working directory.
 Result RunCli(const std::vector<std::string>& args,
-           const std::vector<std::pair<std::string, std::string>>& env = {},
-           const std::string& cwd = "") {
+              const std::vector<std::pair<std::string, std::string>>& env = {},
+              const std::string& cwd = "") {
   const fs::path tmp = fs::temp_directory_path() / ("pc_face_cli_" + std::to_string(::getpid()));
   fs::create_directories(tmp);
   const std::string out_path = (tmp / "out").string();
@@ -50,7 +50,8 @@ Result RunCli(const std::vector<std::string>& args,
   if (pid == 0) {
     if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(127);
     for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
-    if (!freopen(out_path.c_str(), "w", stdout) || !freopen(err_path.c_str(), "w", stderr)) _exit(127);
+    if (!freopen(out_path.c_str(), "w", stdout) || !freopen(err_path.c_str(), "w", stderr))
+      _exit(127);
     std::vector<char*> argv;
     std::string bin = PORTCULLIS_CLI_PATH;
     argv.push_back(bin.data());
@@ -81,8 +82,9 @@ class FaceCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(fs::exists(kSalley1)) << "libdlib19.1's example chips are missing";
-    dir_ = fs::temp_directory_path() / ("pc_face_cli_data_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("pc_face_cli_data_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -120,7 +122,8 @@ TEST_F(FaceCliTest, VerifyDifferentPersonsAndThresholdFlag) {
   j = OneRecord(r);
   EXPECT_EQ(j["match"], true);
   EXPECT_DOUBLE_EQ(j["threshold"].get<double>(), 1.5);
-  EXPECT_EQ(RunCli({"face", "verify", "--threshold", "abc", kSalley1, kSimm}).exit_code, kExitUsage);
+  EXPECT_EQ(RunCli({"face", "verify", "--threshold", "abc", kSalley1, kSimm}).exit_code,
+            kExitUsage);
   // Human output.
   r = RunCli({"face", "verify", kSalley1, kSalley2});
   EXPECT_EQ(r.exit_code, kExitOk);
@@ -161,7 +164,8 @@ TEST_F(FaceCliTest, VerifyRefusalsHaveDistinctCodes) {
   EXPECT_EQ(OneRecord(r)["error_code"], "not_an_image");
 
   // Missing weights: a setup error, not a crash.
-  r = RunCli({"face", "verify", "--json", kSalley1, kSalley2}, {{"PORTCULLIS_MODEL_DIR", dir_.string()}});
+  r = RunCli({"face", "verify", "--json", kSalley1, kSalley2},
+             {{"PORTCULLIS_MODEL_DIR", dir_.string()}});
   EXPECT_EQ(r.exit_code, kExitSetup);
   EXPECT_NE(r.err.find("install"), std::string::npos);
 }
@@ -174,7 +178,9 @@ TEST_F(FaceCliTest, VerifyBatchWritesNothing) {
   const fs::path cwd = dir_ / "cwd";
   for (const auto& d : {home, tmp, cwd}) fs::create_directories(d);
   const std::vector<std::pair<std::string, std::string>> env = {
-      {"HOME", home.string()}, {"TMPDIR", tmp.string()}, {"XDG_CACHE_HOME", (home / ".cache").string()}};
+      {"HOME", home.string()},
+      {"TMPDIR", tmp.string()},
+      {"XDG_CACHE_HOME", (home / ".cache").string()}};
   const std::vector<std::vector<std::string>> batch = {
       {"face", "verify", "--json", kSalley1, kSalley2},
       {"face", "verify", "--json", kSalley1, kSimm},
@@ -237,8 +243,10 @@ TEST_F(FaceCliTest, EvalOnAGeneratedFolderPerPersonSet) {
   EXPECT_EQ(k["impostor_pairs"], 1);
 
   std::ofstream(pairs) << "John_Salley\tone\ttwo\n";
-  EXPECT_EQ(RunCli({"face", "eval", "--people", people.string(), "--pairs", pairs}).exit_code, kExitUsage);
-  EXPECT_EQ(RunCli({"face", "eval", "--people", (dir_ / "none").string()}).exit_code, kExitNotFound);
+  EXPECT_EQ(RunCli({"face", "eval", "--people", people.string(), "--pairs", pairs}).exit_code,
+            kExitUsage);
+  EXPECT_EQ(RunCli({"face", "eval", "--people", (dir_ / "none").string()}).exit_code,
+            kExitNotFound);
 }
 
 }  // namespace

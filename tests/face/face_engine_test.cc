@@ -67,8 +67,10 @@ TEST_F(FaceEngineTest, ReferenceEmbeddingOfOneChip) {
   ASSERT_FALSE(chip.empty());
   FaceTemplate t;
   ASSERT_TRUE(engine_->EmbedChip(chip, &t).ok());
-  const float expected[8] = {-0.11076f, 0.09594f, 0.02177f, 0.00937f, 0.04884f, -0.07767f, 0.10128f, 0.04211f};
-  for (int i = 0; i < 8; ++i) EXPECT_NEAR(t.values()[static_cast<std::size_t>(i)], expected[i], 2e-3f) << i;
+  const float expected[8] = {-0.11076f, 0.09594f,  0.02177f, 0.00937f,
+                             0.04884f,  -0.07767f, 0.10128f, 0.04211f};
+  for (int i = 0; i < 8; ++i)
+    EXPECT_NEAR(t.values()[static_cast<std::size_t>(i)], expected[i], 2e-3f) << i;
   float norm = 0;
   for (const float v : t.values()) norm += v * v;
   EXPECT_GT(norm, 0.1f);
@@ -76,7 +78,8 @@ TEST_F(FaceEngineTest, ReferenceEmbeddingOfOneChip) {
 
 TEST_F(FaceEngineTest, JohnsDistanceStatistics) {
   std::vector<FaceTemplate> t(Johns().size());
-  for (std::size_t i = 0; i < t.size(); ++i) ASSERT_TRUE(engine_->EmbedChip(Johns()[i].bgr, &t[i]).ok());
+  for (std::size_t i = 0; i < t.size(); ++i)
+    ASSERT_TRUE(engine_->EmbedChip(Johns()[i].bgr, &t[i]).ok());
   double same_sum = 0, same_max = 0, diff_sum = 0, diff_min = 10;
   int same_n = 0, diff_n = 0;
   for (std::size_t i = 0; i < t.size(); ++i) {
@@ -203,21 +206,27 @@ TEST_F(FaceEngineTest, NotEnforcedReportsButEmbeds) {
 TEST_F(FaceEngineTest, WrongInputsAreRefusedNotCrashed) {
   FaceTemplate t;
   EXPECT_EQ(engine_->Enrol(cv::Mat(), &t).code(), Status::Code::kInvalidArgument);
-  EXPECT_EQ(engine_->Enrol(cv::Mat(100, 100, CV_8UC1, cv::Scalar(0)), &t).code(), Status::Code::kInvalidArgument);
-  EXPECT_EQ(engine_->EmbedChip(cv::Mat(100, 100, CV_8UC3), &t).code(), Status::Code::kInvalidArgument);
-  EXPECT_EQ(engine_->EmbedRegion(Johns()[0].bgr, FaceBox{0, 0, 0, 0}, &t).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(engine_->Enrol(cv::Mat(100, 100, CV_8UC1, cv::Scalar(0)), &t).code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(engine_->EmbedChip(cv::Mat(100, 100, CV_8UC3), &t).code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(engine_->EmbedRegion(Johns()[0].bgr, FaceBox{0, 0, 0, 0}, &t).code(),
+            Status::Code::kInvalidArgument);
 }
 
-// ---- the loader on damaged copies of the weights -------------------------------------------------
+// ---- the loader on damaged copies of the weights
+// -------------------------------------------------
 
 class FaceLoaderTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const char* env = std::getenv("PORTCULLIS_MODEL_DIR");
-    const fs::path models = env != nullptr ? fs::path(env) : fs::path(PORTCULLIS_SOURCE_DIR "/models");
+    const fs::path models =
+        env != nullptr ? fs::path(env) : fs::path(PORTCULLIS_SOURCE_DIR "/models");
     src_ = models / "face";
-    dir_ = fs::temp_directory_path() / ("portcullis_face_loader_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("portcullis_face_loader_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     for (const char* f : {internal::kManifestName, "face_recognition_model.bin"}) {
@@ -279,7 +288,8 @@ TEST_F(FaceLoaderTest, MissingTensorWrongShapeBadDtype) {
   WriteManifest(m.dump());
   Status s = Load();
   EXPECT_EQ(s.code(), Status::Code::kCorruption);
-  EXPECT_NE(s.message().find("lacks tensor conv32_down/conv/filters"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("lacks tensor conv32_down/conv/filters"), std::string::npos)
+      << s.ToString();
 
   m = manifest_;
   m[0]["weights"][0]["shape"] = {7, 7, 32, 3};  // same size, transposed

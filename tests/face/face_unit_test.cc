@@ -17,7 +17,8 @@ namespace {
 
 FaceTemplate Ramp() {
   FaceTemplate t;
-  for (int i = 0; i < kTemplateDims; ++i) t.mutable_values()[static_cast<std::size_t>(i)] = 0.01f * static_cast<float>(i + 1);
+  for (int i = 0; i < kTemplateDims; ++i)
+    t.mutable_values()[static_cast<std::size_t>(i)] = 0.01f * static_cast<float>(i + 1);
   return t;
 }
 
@@ -52,7 +53,8 @@ TEST(FaceTemplateTest, DeserializeRefusesBadInputWithDistinctCodes) {
   const std::string good = Ramp().Serialize();
   FaceTemplate out = Ramp();
   EXPECT_EQ(FaceTemplate::Deserialize("", &out).code(), Status::Code::kInvalidArgument);
-  EXPECT_EQ(FaceTemplate::Deserialize("XXXX" + good.substr(4), &out).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(FaceTemplate::Deserialize("XXXX" + good.substr(4), &out).code(),
+            Status::Code::kInvalidArgument);
   std::string version = good;
   version[4] = 9;
   Status s = FaceTemplate::Deserialize(version, &out);
@@ -91,10 +93,11 @@ TEST(FaceSimilarityTest, MonotoneInUnitIntervalHalfAtDefaultThreshold) {
 TEST(FaceMetricsTest, TarAtFarPicksTheLargestSafeThreshold) {
   std::vector<ScoredPair> pairs;
   for (int i = 0; i < 10; ++i) pairs.push_back({0.1f * static_cast<float>(i), true, 0});  // 0..0.9
-  for (int i = 0; i < 10; ++i) pairs.push_back({0.55f + 0.1f * static_cast<float>(i), false, 0});  // 0.55..1.45
+  for (int i = 0; i < 10; ++i)
+    pairs.push_back({0.55f + 0.1f * static_cast<float>(i), false, 0});  // 0.55..1.45
   const RocPoint zero = TarAtFar(pairs, 0.0);
   EXPECT_EQ(zero.far, 0.0);
-  EXPECT_NEAR(zero.tar, 0.6, 1e-9);  // genuine 0..0.5 are below the first impostor (0.55)
+  EXPECT_NEAR(zero.tar, 0.6, 1e-9);           // genuine 0..0.5 are below the first impostor (0.55)
   const RocPoint one = TarAtFar(pairs, 0.1);  // one impostor may pass
   EXPECT_NEAR(one.far, 0.1, 1e-9);
   EXPECT_NEAR(one.tar, 0.7, 1e-9);
@@ -125,14 +128,15 @@ TEST(FaceMetricsTest, IdentificationRankOneAndFnirAtFpir) {
   for (int i = 0; i < 8; ++i) probes.push_back({true, true, 0.3f});
   probes.push_back({true, false, 0.4f});  // wrong person at rank 1
   probes.push_back({true, true, 0.9f});   // right person, but far
-  for (int i = 0; i < 100; ++i) probes.push_back({false, false, 0.7f + 0.01f * static_cast<float>(i)});
+  for (int i = 0; i < 100; ++i)
+    probes.push_back({false, false, 0.7f + 0.01f * static_cast<float>(i)});
   const IdentificationStats s = Identification(probes, 0.01);
   EXPECT_EQ(s.mated_probes, 10);
   EXPECT_EQ(s.non_mated_probes, 100);
   EXPECT_NEAR(s.rank1, 0.9, 1e-9);
   EXPECT_NEAR(s.fpir, 0.01, 1e-9);  // one non-mated probe (0.70) at or below the threshold
   EXPECT_LT(s.threshold, 0.71);
-  EXPECT_NEAR(s.fnir, 0.2, 1e-9);   // the wrong one and the far one
+  EXPECT_NEAR(s.fnir, 0.2, 1e-9);  // the wrong one and the far one
 }
 
 }  // namespace
