@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <string>
@@ -39,7 +40,7 @@ double MedianMs(int iterations, const std::function<void()>& fn) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int Run(int argc, char** argv) {
   using portcullis::face::internal::FaceNet;
   const bool blas_knob = portcullis::face::internal::SetBlasThreads(1);
   cv::Mat capture;
@@ -133,4 +134,13 @@ int main(int argc, char** argv) {
   std::printf("%-34s %8.1f\n", "sum of stages", detect + landmarks + chip_ms + embed);
   std::printf("%-34s %8.1f\n", "Enrol() end to end (+quality)", enrol);
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "face_bench: %s\n", e.what());
+  }
+  return 1;
 }

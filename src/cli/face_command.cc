@@ -249,13 +249,15 @@ Status ListPeople(const std::string& dir, int limit,
   std::vector<std::string> names;
   PORTCULLIS_RETURN_IF_ERROR(env->ListDirectory(dir, &names));
   for (const std::string& name : names) {
-    const std::string sub = dir + "/" + name;
+    std::string sub = dir;
+    sub += "/";
+    sub += name;
     if (env->KindOf(sub) != FileKind::kDirectory) continue;
     std::vector<std::string> files;
     PORTCULLIS_RETURN_IF_ERROR(env->ListDirectory(sub, &files));
     std::vector<std::string> images;
     for (const std::string& f : files) {
-      if (IsImageName(f)) images.push_back(sub + "/" + f);
+      if (IsImageName(f)) images.push_back(std::string(sub).append("/").append(f));
     }
     if (images.empty()) continue;
     (*people)[name] = std::move(images);
@@ -460,6 +462,7 @@ int RunEval(const EvalFlags& flags) {
   // non-mated probes: images of persons not enrolled (single-image persons, or, when every person
   // has several images, the last fifth of the persons by name).
   std::vector<std::string> names;
+  names.reserve(people.size());
   for (const auto& [name, images] : people) names.push_back(name);
   std::map<std::string, bool> enrolled;
   bool any_single = false;

@@ -381,11 +381,11 @@ Status FaceEngine::Open(const FaceEngineOptions& options, std::unique_ptr<FaceEn
   try {
     dlib::deserialize(landmarks) >> predictor;
   } catch (const std::exception& e) {
-    const Status missing = Env::Default()->KindOf(landmarks) == FileKind::kMissing
-                               ? Status::NotFound(landmarks +
-                                                  ": landmark model missing "
-                                                  "(install libdlib-data)")
-                               : Status::Corruption(landmarks + ": " + e.what());
+    Status missing = Env::Default()->KindOf(landmarks) == FileKind::kMissing
+                         ? Status::NotFound(landmarks +
+                                            ": landmark model missing "
+                                            "(install libdlib-data)")
+                         : Status::Corruption(landmarks + ": " + e.what());
     return missing;
   }
   if (predictor.num_parts() != 68) {

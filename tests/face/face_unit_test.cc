@@ -92,6 +92,7 @@ TEST(FaceSimilarityTest, MonotoneInUnitIntervalHalfAtDefaultThreshold) {
 
 TEST(FaceMetricsTest, TarAtFarPicksTheLargestSafeThreshold) {
   std::vector<ScoredPair> pairs;
+  pairs.reserve(20);
   for (int i = 0; i < 10; ++i) pairs.push_back({0.1f * static_cast<float>(i), true, 0});  // 0..0.9
   for (int i = 0; i < 10; ++i)
     pairs.push_back({0.55f + 0.1f * static_cast<float>(i), false, 0});  // 0.55..1.45
@@ -106,6 +107,7 @@ TEST(FaceMetricsTest, TarAtFarPicksTheLargestSafeThreshold) {
 
 TEST(FaceMetricsTest, CrossValidatedAccuracyOnSeparableAndNoisyFolds) {
   std::vector<ScoredPair> pairs;
+  pairs.reserve(200);
   for (int f = 0; f < 10; ++f) {
     for (int i = 0; i < 10; ++i) {
       pairs.push_back({0.3f + 0.01f * static_cast<float>(i), true, f});
@@ -125,6 +127,7 @@ TEST(FaceMetricsTest, CrossValidatedAccuracyOnSeparableAndNoisyFolds) {
 
 TEST(FaceMetricsTest, IdentificationRankOneAndFnirAtFpir) {
   std::vector<ProbeResult> probes;
+  probes.reserve(110);
   for (int i = 0; i < 8; ++i) probes.push_back({true, true, 0.3f});
   probes.push_back({true, false, 0.4f});  // wrong person at rank 1
   probes.push_back({true, true, 0.9f});   // right person, but far
