@@ -61,6 +61,13 @@ class FaceTemplate {
 // Euclidean distance between two templates.
 float Distance(const FaceTemplate& a, const FaceTemplate& b);
 
+// The default operating point (distance at or below which two templates are the same person);
+// see docs/face.md for its calibration.
+inline constexpr float kDefaultMatchThreshold = 0.6f;
+// Similarity in [0, 1], monotone decreasing in distance: a logistic centred on
+// kDefaultMatchThreshold (0.5 there), independent of any per-call threshold.
+float SimilarityFromDistance(float distance);
+
 // Why a capture was refused: a gate asks for a re-take instead of guessing.
 enum class QualityIssue {
   kNone = 0,
@@ -106,9 +113,15 @@ struct FaceEngineOptions {
   std::string model_dir;       // empty: $PORTCULLIS_MODEL_DIR, else the build's configured one
   std::string landmarks_path;  // empty: /usr/share/dlib/shape_predictor_68_face_landmarks.dat
   QualityLimits quality;
-  // Operating point: the distance at or below which Verify says "match". Empty (<= 0): the
-  // calibrated default for the false-match rate documented in the README.
+  // Operating point: the distance at or below which Verify says "match". Empty (<= 0):
+  // kDefaultMatchThreshold, calibrated as documented in docs/face.md.
   float match_threshold = 0;
+};
+
+struct DetectStats {
+  int passes = 0;  // 1: found at native size; 2: needed the padded/upsampled second view
+  int working_width = 0;
+  int working_height = 0;
 };
 
 struct VerifyResult {
@@ -129,6 +142,15 @@ class FaceEngine {
   // Every face of a scene (no quality refusal): for group photos and evaluation.
   virtual Status EmbedAll(const cv::Mat& bgr, std::vector<FaceTemplate>* templates,
                           std::vector<FaceCapture>* captures) = 0;
+  // Aligns and embeds the face inside a given box (from another detector, or an assumed centre
+  // crop when detection failed during evaluation). No quality refusal; *capture gets the measures.
+  virtual Status EmbedRegion(const cv::Mat& bgr, const FaceBox& box, FaceTemplate* out,
+                             FaceCapture* capture = nullptr) = 0;
+  // Embeds an already aligned 150x150 BGR chip (dlib's get_face_chip_details(shape, 150, 0.25)).
+  virtual Status EmbedChip(const cv::Mat& chip_bgr, FaceTemplate* out) = 0;
+  // Face boxes only (no landmarks, no embedding); stats says how much work it took.
+  virtual Status Detect(const cv::Mat& bgr, std::vector<FaceBox>* boxes,
+                        DetectStats* stats = nullptr) = 0;
   [[nodiscard]] virtual VerifyResult Verify(const FaceTemplate& a, const FaceTemplate& b) const = 0;
   [[nodiscard]] virtual float match_threshold() const = 0;
 };

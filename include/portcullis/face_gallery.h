@@ -66,12 +66,8 @@ struct GalleryOptions {
 struct Candidate {
   std::string id;
   float distance = 0;    // Euclidean, on the stored values
-  float similarity = 0;  // SimilarityFromDistance(distance)
+  float similarity = 0;  // SimilarityFromDistance(distance), the same score as Verify (face.h)
 };
-
-// A score in [0, 1], monotone decreasing in distance: 1 at distance 0, 0.5 at dlib's customary
-// same-person distance 0.6.
-float SimilarityFromDistance(float distance);
 
 // Which SIMD kernels a gallery built with these options uses: "avx2" or "scalar".
 const char* GalleryKernelName(const GalleryOptions& options);

@@ -18,6 +18,9 @@ enum ExitCode : int {
   kExitNotAnImage = 13,    // not an image or video we can decode
   kExitTooLarge = 14,      // over the size limits (decompression bomb, huge file)
   kExitBadImage = 15,      // an image we refuse on its merits: empty file, too small
+  kExitFaceQuality = 16,   // face: the quality gate refused a capture (no face, several, too
+                           // small, blurred, not frontal, dark); the JSON "issue" says which
+  kExitNoMatch = 17,       // face verify: both faces read, but they are not the same person
   kExitMixed = 19,         // several inputs failed, for different reasons
   kExitVerifyFailed = 20,  // audit: a log, proof or tree head failed verification (tampering)
 };

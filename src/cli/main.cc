@@ -6,6 +6,7 @@
 
 #include "cli/audit_command.h"
 #include "cli/exit_codes.h"
+#include "cli/face_command.h"
 #include "cli/plate_command.h"
 #include "cli/vault_command.h"
 
@@ -17,6 +18,7 @@ int Run(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_code = portcullis::cli::kExitOk;
   portcullis::cli::AddPlateCommands(app, &exit_code);
+  portcullis::cli::AddFaceCommands(app, &exit_code);
   portcullis::cli::AddAuditCommands(app, &exit_code);
   portcullis::cli::AddVaultCommands(app, &exit_code);
   try {

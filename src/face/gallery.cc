@@ -130,11 +130,6 @@ struct HnswIndex {
 
 }  // namespace
 
-float SimilarityFromDistance(float distance) {
-  const float r = distance / 0.6f;
-  return 1.0f / (1.0f + r * r);
-}
-
 const char* GalleryKernelName(const GalleryOptions& options) {
   return options.force_scalar_kernels ? internal::ScalarKernels().name
                                       : internal::BestKernels().name;

@@ -1,0 +1,146 @@
+// face_bench: milliseconds per face for one 640x480 capture on one core, by stage (detect,
+// landmarks, chip, embed), against baselines in the same run: HOG on a 2x upsampled frame (what
+// dlib's examples do) and the whole Enrol call. Prints a table; reproduce with
+//   build/bench/face/face_bench [capture.jpg]
+// Without an argument the capture is synthetic: a johns chip scaled to a 200 px face on a
+// textured 640x480 background (the face size of a gate camera at ~1 m).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <dlib/image_processing.h>
+#include <dlib/image_processing/frontal_face_detector.h>
+#include <dlib/opencv/cv_image.h>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "face/face_net.h"
+#include "portcullis/face.h"
+
+namespace {
+
+double MedianMs(int iterations, const std::function<void()>& fn) {
+  std::vector<double> ms;
+  fn();  // warm-up
+  for (int i = 0; i < iterations; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+}  // namespace
+
+int Run(int argc, char** argv) {
+  using portcullis::face::internal::FaceNet;
+  const bool blas_knob = portcullis::face::internal::SetBlasThreads(1);
+  cv::Mat capture;
+  if (argc > 1) {
+    capture = cv::imread(argv[1]);
+    if (capture.empty()) {
+      std::fprintf(stderr, "face_bench: cannot read %s\n", argv[1]);
+      return 1;
+    }
+    cv::resize(capture, capture, cv::Size(640, 480));
+  } else {
+    const cv::Mat chip =
+        cv::imread("/usr/share/doc/libdlib19.1/examples/johns/John_Salley/000179_02159509.jpg");
+    if (chip.empty()) {
+      std::fprintf(stderr, "face_bench: libdlib19.1's example chips are missing\n");
+      return 1;
+    }
+    capture.create(480, 640, CV_8UC3);
+    cv::randu(capture, 40, 200);
+    cv::GaussianBlur(capture, capture, cv::Size(15, 15), 5);
+    cv::Mat face;
+    cv::resize(chip, face, cv::Size(260, 260));
+    face.copyTo(capture(cv::Rect(190, 110, 260, 260)));
+  }
+
+  const char* env = std::getenv("PORTCULLIS_MODEL_DIR");
+  const std::string models =
+      std::string(env != nullptr ? env : PORTCULLIS_BENCH_MODEL_DIR) + "/face";
+  std::unique_ptr<FaceNet> net;
+  portcullis::Status s = FaceNet::Load(portcullis::Env::Default(), models, &net);
+  if (!s.ok()) {
+    std::fprintf(stderr, "face_bench: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  std::unique_ptr<portcullis::face::FaceEngine> engine;
+  s = portcullis::face::FaceEngine::Open({}, &engine);
+  if (!s.ok()) {
+    std::fprintf(stderr, "face_bench: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  dlib::frontal_face_detector detector = dlib::get_frontal_face_detector();
+  dlib::shape_predictor predictor;
+  dlib::deserialize("/usr/share/dlib/shape_predictor_68_face_landmarks.dat") >> predictor;
+
+  cv::Mat grey;
+  cv::cvtColor(capture, grey, cv::COLOR_BGR2GRAY);
+  dlib::cv_image<unsigned char> grey_img(grey);
+  dlib::cv_image<dlib::bgr_pixel> bgr_img(capture);
+  std::vector<dlib::rectangle> faces = detector(grey_img);
+  if (faces.empty()) {
+    std::fprintf(stderr, "face_bench: no face in the capture at native size\n");
+    return 1;
+  }
+  const int n = 20;
+  std::vector<dlib::rectangle> found;
+  const double detect = MedianMs(n, [&] { found = detector(grey_img); });
+  cv::Mat up;
+  const double detect_up = MedianMs(5, [&] {
+    cv::resize(grey, up, cv::Size(), 2, 2, cv::INTER_LINEAR);
+    dlib::cv_image<unsigned char> up_img(up);
+    found = detector(up_img);
+  });
+  const double detect_rgb = MedianMs(5, [&] { found = detector(bgr_img); });
+  dlib::full_object_detection shape;
+  const double landmarks = MedianMs(n, [&] { shape = predictor(grey_img, faces[0]); });
+  dlib::matrix<dlib::bgr_pixel> aligned;
+  cv::Mat chip(150, 150, CV_8UC3);
+  const double chip_ms = MedianMs(n, [&] {
+    dlib::extract_image_chip(bgr_img, dlib::get_face_chip_details(shape, 150, 0.25), aligned);
+    for (int y = 0; y < 150; ++y) {
+      for (int x = 0; x < 150; ++x) {
+        const auto& p = aligned(y, x);
+        chip.at<cv::Vec3b>(y, x) = cv::Vec3b(p.blue, p.green, p.red);
+      }
+    }
+  });
+  portcullis::face::FaceTemplate t;
+  const double embed = MedianMs(n, [&] { (void)net->Embed(chip, &t); });
+  const double enrol = MedianMs(n, [&] { (void)engine->Enrol(capture, &t); });
+
+  std::printf(
+      "face_bench: 640x480 capture, one core (OpenBLAS threads pinned to 1: %s), median of %d\n",
+      blas_knob ? "yes" : "no, not OpenBLAS", n);
+  std::printf("%-34s %8s\n", "stage", "ms");
+  std::printf("%-34s %8.1f\n", "detect (HOG, grey, native)", detect);
+  std::printf("%-34s %8.1f\n", "  baseline: HOG on colour, native", detect_rgb);
+  std::printf("%-34s %8.1f\n", "  baseline: HOG grey, 2x upsampled", detect_up);
+  std::printf("%-34s %8.1f\n", "landmarks (68 points)", landmarks);
+  std::printf("%-34s %8.1f\n", "chip (align 150x150)", chip_ms);
+  std::printf("%-34s %8.1f\n", "embed (ResNet-29, 128-d)", embed);
+  std::printf("%-34s %8.1f\n", "sum of stages", detect + landmarks + chip_ms + embed);
+  std::printf("%-34s %8.1f\n", "Enrol() end to end (+quality)", enrol);
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "face_bench: %s\n", e.what());
+  }
+  return 1;
+}
