@@ -37,4 +37,7 @@ CLI::App* FaceCommandGroup(CLI::App& app);
 // Registers `face verify` and `face eval`; *exit_code is set when one of them ran.
 void AddFaceCommands(CLI::App& app, int* exit_code);
 
+// Registers `face enrol --gallery` and `face identify --gallery` (face_gallery_command.cc).
+void AddFaceGalleryCommands(CLI::App& app, int* exit_code);
+
 }  // namespace portcullis::cli

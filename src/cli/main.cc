@@ -19,6 +19,7 @@ int Run(int argc, char** argv) {
   int exit_code = portcullis::cli::kExitOk;
   portcullis::cli::AddPlateCommands(app, &exit_code);
   portcullis::cli::AddFaceCommands(app, &exit_code);
+  portcullis::cli::AddFaceGalleryCommands(app, &exit_code);
   portcullis::cli::AddAuditCommands(app, &exit_code);
   portcullis::cli::AddVaultCommands(app, &exit_code);
   try {

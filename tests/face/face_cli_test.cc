@@ -18,8 +18,8 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "cli/exit_codes.h"
+#include "cli_runner.h"
 
-extern char** environ;
 
 namespace portcullis::cli {
 namespace {
@@ -32,45 +32,16 @@ const std::string kSalley1 = kJohns + "/John_Salley/000179_02159509.jpg";
 const std::string kSalley2 = kJohns + "/John_Salley/000183_02159543.jpg";
 const std::string kSimm = kJohns + "/John_Simm/000288_00470387.jpg";
 
-struct Result {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using Result = portcullis::testing::RunResult;
 
 // Runs the CLI with extra environment variables and an optional working directory.
 Result RunCli(const std::vector<std::string>& args,
               const std::vector<std::pair<std::string, std::string>>& env = {},
               const std::string& cwd = "") {
-  const fs::path tmp = fs::temp_directory_path() / ("pc_face_cli_" + std::to_string(::getpid()));
-  fs::create_directories(tmp);
-  const std::string out_path = (tmp / "out").string();
-  const std::string err_path = (tmp / "err").string();
-  const pid_t pid = fork();
-  if (pid == 0) {
-    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(127);
-    for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
-    if (!freopen(out_path.c_str(), "w", stdout) || !freopen(err_path.c_str(), "w", stderr))
-      _exit(127);
-    std::vector<char*> argv;
-    std::string bin = PORTCULLIS_CLI_PATH;
-    argv.push_back(bin.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execve(bin.c_str(), argv.data(), environ);
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  Result r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  std::ifstream o(out_path);
-  r.out.assign(std::istreambuf_iterator<char>(o), {});
-  std::ifstream e(err_path);
-  r.err.assign(std::istreambuf_iterator<char>(e), {});
-  fs::remove_all(tmp);
-  return r;
+  portcullis::testing::RunOptions options;
+  options.env = env;
+  options.cwd = cwd;
+  return portcullis::testing::RunCli(args, options);
 }
 
 json OneRecord(const Result& r) {
@@ -247,6 +218,67 @@ TEST_F(FaceCliTest, EvalOnAGeneratedFolderPerPersonSet) {
             kExitUsage);
   EXPECT_EQ(RunCli({"face", "eval", "--people", (dir_ / "none").string()}).exit_code,
             kExitNotFound);
+}
+
+TEST_F(FaceCliTest, EnrolThenIdentifyFollowTheContract) {
+  const std::string gallery = (dir_ / "flight.pcgl").string();
+  Result r = RunCli({"face", "enrol", "--json", "--gallery", gallery, "--id", "SALLEY", "--id",
+                     "SIMM", kSalley1, kSimm});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.out << r.err;
+  std::vector<json> lines = portcullis::testing::JsonLines(r);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0]["id"], "SALLEY");
+  EXPECT_EQ(lines[0]["enrolled"], true);
+  EXPECT_EQ(lines[1]["gallery_size"], 2);
+  EXPECT_TRUE(lines[1]["error"].is_null());
+
+  // The same traveller again: refused, the gallery unchanged.
+  r = RunCli({"face", "enrol", "--json", "--gallery", gallery, "--id", "SALLEY", kSalley2});
+  EXPECT_EQ(r.exit_code, kExitUsage) << r.out << r.err;
+  lines = portcullis::testing::JsonLines(r);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0]["error_code"], "already_enrolled");
+
+  // A second photo of Salley is identified as Salley; the probe is not added to the gallery.
+  r = RunCli({"face", "identify", "--json", "--gallery", gallery, kSalley2});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.out << r.err;
+  lines = portcullis::testing::JsonLines(r);
+  ASSERT_EQ(lines.size(), 1u);
+  ASSERT_TRUE(lines[0]["match"].is_object()) << lines[0].dump();
+  EXPECT_EQ(lines[0]["match"]["id"], "SALLEY");
+  ASSERT_EQ(lines[0]["candidates"].size(), 2u);
+  EXPECT_EQ(lines[0]["candidates"][1]["id"], "SIMM");
+  EXPECT_EQ(lines[0]["candidates"][1]["match"], false);
+  r = RunCli({"face", "enrol", "--json", "--gallery", gallery, "--id", "X", kSalley2});
+  lines = portcullis::testing::JsonLines(r);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0]["gallery_size"], 3) << "identify must not have changed the gallery";
+}
+
+TEST_F(FaceCliTest, IdentifyRefusesMissingOrCorruptGalleriesAndBadCaptures) {
+  const std::string gallery = (dir_ / "g.pcgl").string();
+  Result r = RunCli({"face", "identify", "--json", "--gallery", gallery, kSalley1});
+  EXPECT_EQ(r.exit_code, kExitNotFound) << r.out << r.err;
+  { std::ofstream(gallery) << "not a gallery"; }
+  r = RunCli({"face", "identify", "--json", "--gallery", gallery, kSalley1});
+  EXPECT_NE(r.exit_code, kExitOk) << r.out << r.err;
+  EXPECT_NE(r.exit_code, kExitInternal) << r.out << r.err;
+  r = RunCli({"face", "enrol", "--gallery", gallery, kSalley1});
+  EXPECT_NE(r.exit_code, kExitOk) << "a corrupt gallery must never be replaced";
+  EXPECT_EQ(portcullis::testing::ReadAll(gallery), "not a gallery");
+
+  const std::string fresh = (dir_ / "fresh.pcgl").string();
+  ASSERT_EQ(RunCli({"face", "enrol", "--gallery", fresh, kSalley1}).exit_code, kExitOk);
+  const std::string blank = (dir_ / "blank.png").string();
+  ASSERT_TRUE(cv::imwrite(blank, cv::Mat(240, 320, CV_8UC3, cv::Scalar(90, 90, 90))));
+  r = RunCli({"face", "identify", "--json", "--gallery", fresh, blank});
+  EXPECT_EQ(r.exit_code, kExitFaceQuality) << r.out << r.err;
+  const std::vector<json> lines = portcullis::testing::JsonLines(r);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0]["issue"], "no_face");
+  EXPECT_EQ(
+      RunCli({"face", "enrol", "--gallery", fresh, "--id", "A", "--id", "B", kSimm}).exit_code,
+      kExitUsage);
 }
 
 }  // namespace
