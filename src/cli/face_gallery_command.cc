@@ -171,7 +171,11 @@ void AddFaceGalleryCommands(CLI::App& app, int* exit_code) {
   CLI::App* enrol = group->add_subcommand(
       "enrol", "Add document-photo faces to a gallery file (one per traveller id)");
   enrol->add_option("--gallery", flags->gallery, "Gallery file (created if missing)")->required();
-  enrol->add_option("--id", flags->ids, "Traveller id, one per image (default: the file name)");
+  // One value per --id (repeat it), so that the images after it stay positional.
+  enrol->add_option("--id", flags->ids, "Traveller id, one per image (default: the file name)")
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   enrol->add_option("images", flags->images, "Document photos")->required();
   enrol->add_flag("--json", flags->json, "JSON Lines on stdout: one record per image");
   AddFaceEngineFlags(enrol, &flags->engine);

@@ -176,7 +176,8 @@ int RunInit(VaultFlags& flags) {
   return kExitOk;
 }
 
-Status ParseLabels(const std::vector<std::string>& labels, std::map<std::string, std::string>* out) {
+Status ParseLabels(const std::vector<std::string>& labels,
+                   std::map<std::string, std::string>* out) {
   for (const std::string& label : labels) {
     const std::size_t eq = label.find('=');
     if (eq == std::string::npos || eq == 0) {
@@ -348,9 +349,9 @@ void AddVaultCommands(CLI::App& app, int* exit_code) {
     cmd->add_option("--audit-keys", flags->audit_keys,
                     "Audit signing keys directory (default: AUDIT_LOG-keys)");
     cmd->add_option("--retention", flags->retention, "Retention rules (default: shipped rules)");
-    cmd->add_option("--secret-file", flags->secret_file,
-                    std::string("Keyring passphrase / token PIN file (default: $") +
-                        kSecretVariable + ")");
+    cmd->add_option(
+        "--secret-file", flags->secret_file,
+        std::string("Keyring passphrase / token PIN file (default: $") + kSecretVariable + ")");
     cmd->add_option("--as", flags->principal, "Who is asking (e.g. officer:1234)")->required();
     cmd->add_option("--role", flags->role, "In which role (officer, admin, auditor, ...)")
         ->required();
@@ -371,7 +372,11 @@ void AddVaultCommands(CLI::App& app, int* exit_code) {
       ->required();
   put->add_option("--subject", flags->subject, "citizen, non_citizen, vehicle")->required();
   put->add_option("--content-type", flags->content_type, "Media type of the files");
-  put->add_option("--label", flags->labels, "KEY=VALUE finding aid (no personal data)");
+  // One value per --label (repeat it), so that the files after it stay positional.
+  put->add_option("--label", flags->labels, "KEY=VALUE finding aid (no personal data)")
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   put->add_option("files", flags->files, "Files to store")->required();
   put->callback([flags, exit_code] { *exit_code = RunPut(*flags); });
 

@@ -39,7 +39,7 @@ class VaultCliTest : public ::testing::Test {
   // `vault <command> --store ... --as ... --role ... --purpose ... --json extra...`
   RunResult Vault(const std::string& command, std::vector<std::string> extra,
                   const std::string& purpose = "test of the vault CLI") {
-    std::vector<std::string> args = {"vault", command, "--store", store_, "--as", "admin:1",
+    std::vector<std::string> args = {"vault",  command, "--store",   store_,  "--as",  "admin:1",
                                      "--role", "admin", "--purpose", purpose, "--json"};
     args.insert(args.end(), extra.begin(), extra.end());
     return RunCli(args, options_);
@@ -62,7 +62,7 @@ TEST_F(VaultCliTest, InitPutGetListFollowTheContract) {
   const std::string file = dir_ + "/crop.jpg";
   ASSERT_TRUE(WriteBytes(file, std::string("\xff\xd8 not really a jpeg", 20)));
   r = Vault("put", {"--type", "plate_read", "--subject", "vehicle", "--content-type", "image/jpeg",
-                    "--label", "lane=7", file});
+                    "--label", "lane=7", "--label", "camera=2", file});
   ASSERT_EQ(r.exit_code, kExitOk) << r;
   lines = JsonLines(r);
   ASSERT_EQ(lines.size(), 1u);
@@ -74,6 +74,7 @@ TEST_F(VaultCliTest, InitPutGetListFollowTheContract) {
   EXPECT_EQ(put["type"], "plate_read");
   EXPECT_EQ(put["retention_class"], "plate");
   EXPECT_EQ(put["labels"]["lane"], "7");
+  EXPECT_EQ(put["labels"]["camera"], "2");
   EXPECT_EQ(put["size"], 20);
   const std::string id = put["id"];
   EXPECT_EQ(id.size(), 32u);
