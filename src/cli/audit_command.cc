@@ -38,28 +38,6 @@ struct AuditFlags {
   bool json = false;
 };
 
-std::string ErrorCodeName(Status::Code code) {
-  switch (code) {
-    case Status::Code::kOk:
-      return "ok";
-    case Status::Code::kInvalidArgument:
-      return "invalid_argument";
-    case Status::Code::kNotFound:
-      return "not_found";
-    case Status::Code::kIOError:
-      return "unreadable";
-    case Status::Code::kCorruption:
-      return "corrupt";
-    case Status::Code::kUnsupported:
-      return "unsupported";
-    case Status::Code::kResourceExhausted:
-      return "too_large";
-    case Status::Code::kInternal:
-      return "internal";
-  }
-  return "internal";
-}
-
 // Bad arguments (an index past the end) are usage errors; the rest map like any input.
 int ExitCodeFor(const Status& s) {
   if (s.code() == Status::Code::kInvalidArgument) return kExitUsage;
@@ -71,7 +49,9 @@ void PrintJson(const json& j) { std::cout << j.dump() << "\n" << std::flush; }
 // Reports a failure: a JSON record {"ok": false, "error", "error_code"} or a line on stderr.
 int Fail(const AuditFlags& f, const Status& s, int code) {
   if (f.json) {
-    PrintJson({{"ok", false}, {"error", s.ToString()}, {"error_code", ErrorCodeName(s.code())}});
+    PrintJson({{"ok", false},
+               {"error", s.ToString()},
+               {"error_code", ErrorCodeName(s.code(), ErrorVocabulary::kGeneric)}});
   } else {
     std::fprintf(stderr, "portcullis audit: %s\n", s.ToString().c_str());
   }

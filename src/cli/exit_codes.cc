@@ -1,6 +1,7 @@
 #include "cli/exit_codes.h"
 
 #include <algorithm>
+#include <string>
 
 namespace portcullis::cli {
 
@@ -24,6 +25,29 @@ int ExitCodeForInput(const Status& status) {
       return kExitInternal;
   }
   return kExitInternal;
+}
+
+std::string ErrorCodeName(Status::Code code, ErrorVocabulary vocabulary) {
+  const bool image = vocabulary == ErrorVocabulary::kImage;
+  switch (code) {
+    case Status::Code::kOk:
+      return "ok";
+    case Status::Code::kInvalidArgument:
+      return image ? "invalid_image" : "invalid_argument";
+    case Status::Code::kNotFound:
+      return "not_found";
+    case Status::Code::kIOError:
+      return "unreadable";
+    case Status::Code::kCorruption:
+      return "corrupt";
+    case Status::Code::kUnsupported:
+      return image ? "not_an_image" : "unsupported";
+    case Status::Code::kResourceExhausted:
+      return "too_large";
+    case Status::Code::kInternal:
+      return "internal";
+  }
+  return "internal";
 }
 
 int ExitCodeForBatch(const std::vector<int>& failure_codes) {

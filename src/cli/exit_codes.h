@@ -1,6 +1,7 @@
 // The CLI's exit codes: a contract with scripts and the lane agent, documented in the README.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "portcullis/status.h"
@@ -24,6 +25,13 @@ enum ExitCode : int {
   kExitMixed = 19,         // several inputs failed, for different reasons
   kExitVerifyFailed = 20,  // audit: a log, proof or tree head failed verification (tampering)
 };
+
+// Stable snake_case names for the "error_code" field of JSON records (a contract). Commands that
+// read images use the image vocabulary (a refused image is "invalid_image", an undecodable one
+// "not_an_image"); the others the generic one ("invalid_argument", "unsupported"). Both share
+// ok, not_found, unreadable (I/O), corrupt, too_large and internal.
+enum class ErrorVocabulary { kImage, kGeneric };
+std::string ErrorCodeName(Status::Code code, ErrorVocabulary vocabulary);
 
 // The exit code for one failed input.
 int ExitCodeForInput(const Status& status);

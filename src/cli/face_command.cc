@@ -30,28 +30,6 @@ using face::FaceTemplate;
 using face::QualityIssue;
 using nlohmann::json;
 
-std::string ErrorCodeName(Status::Code code) {
-  switch (code) {
-    case Status::Code::kOk:
-      return "ok";
-    case Status::Code::kInvalidArgument:
-      return "invalid_image";
-    case Status::Code::kNotFound:
-      return "not_found";
-    case Status::Code::kIOError:
-      return "unreadable";
-    case Status::Code::kCorruption:
-      return "corrupt";
-    case Status::Code::kUnsupported:
-      return "not_an_image";
-    case Status::Code::kResourceExhausted:
-      return "too_large";
-    case Status::Code::kInternal:
-      return "internal";
-  }
-  return "internal";
-}
-
 double Round(double v, int digits) {
   const double f = std::pow(10.0, digits);
   return std::round(v * f) / f;
@@ -110,7 +88,7 @@ int RunVerify(const VerifyFlags& flags) {
       record["error_code"] = "quality";
       record["issue"] = face::QualityIssueName(c.issue);
     } else {
-      record["error_code"] = ErrorCodeName(s.code());
+      record["error_code"] = ErrorCodeName(s.code(), ErrorVocabulary::kImage);
       record["issue"] = nullptr;
     }
   } else {

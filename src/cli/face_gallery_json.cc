@@ -1,5 +1,7 @@
 #include "cli/face_gallery_json.h"
 
+#include "cli/exit_codes.h"
+
 #include <utility>
 
 namespace portcullis::cli {
@@ -22,25 +24,9 @@ Status OpenGallery(Env* env, const std::string& path, bool create_if_missing,
 }
 
 std::string GalleryErrorCodeName(Status::Code code, bool enrolling) {
-  switch (code) {
-    case Status::Code::kOk:
-      return "ok";
-    case Status::Code::kInvalidArgument:
-      return "invalid_argument";
-    case Status::Code::kNotFound:
-      return "not_found";
-    case Status::Code::kIOError:
-      return "unreadable";
-    case Status::Code::kCorruption:
-      return "corrupt";
-    case Status::Code::kUnsupported:
-      return enrolling ? "already_enrolled" : "unsupported";
-    case Status::Code::kResourceExhausted:
-      return "too_large";
-    case Status::Code::kInternal:
-      return "internal";
-  }
-  return "internal";
+  // A duplicate id is the one Unsupported an enrol can meet (Status has no AlreadyExists).
+  if (enrolling && code == Status::Code::kUnsupported) return "already_enrolled";
+  return ErrorCodeName(code, ErrorVocabulary::kGeneric);
 }
 
 namespace {

@@ -23,28 +23,6 @@ namespace {
 
 using plate::PlateRead;
 
-std::string ErrorCodeName(Status::Code code) {
-  switch (code) {
-    case Status::Code::kOk:
-      return "ok";
-    case Status::Code::kInvalidArgument:
-      return "invalid_image";
-    case Status::Code::kNotFound:
-      return "not_found";
-    case Status::Code::kIOError:
-      return "unreadable";
-    case Status::Code::kCorruption:
-      return "corrupt";
-    case Status::Code::kUnsupported:
-      return "not_an_image";
-    case Status::Code::kResourceExhausted:
-      return "too_large";
-    case Status::Code::kInternal:
-      return "internal";
-  }
-  return "internal";
-}
-
 // The lower-cased text after the last dot ("" if none). Only used to pick a directory's
 // inputs: each file is still judged by its content when read.
 std::string LowerExtension(const std::string& name) {
@@ -316,7 +294,7 @@ nlohmann::json ImageRecord(const std::string& file, const std::vector<PlateRead>
     record["error"] = nullptr;
   } else {
     record["error"] = status.ToString();
-    record["error_code"] = ErrorCodeName(status.code());
+    record["error_code"] = ErrorCodeName(status.code(), ErrorVocabulary::kImage);
   }
   return record;
 }

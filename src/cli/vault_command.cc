@@ -98,7 +98,7 @@ int Fail(const VaultFlags& flags, const std::string& command, const Status& s) {
   if (flags.json) {
     nlohmann::json record = {{"command", command},
                              {"error", s.ToString()},
-                             {"error_code", std::string(Status::CodeName(s.code()))}};
+                             {"error_code", ErrorCodeName(s.code(), ErrorVocabulary::kGeneric)}};
     std::printf("%s\n", record.dump().c_str());
   }
   std::fprintf(stderr, "portcullis vault %s: %s\n", command.c_str(), s.ToString().c_str());

@@ -131,6 +131,7 @@ TEST_F(VaultCliTest, WrongPassphraseMissingPurposeAndUnknownIdHaveDistinctErrors
   std::vector<json> lines = JsonLines(r);
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_NE(lines[0]["error"].get<std::string>().find("passphrase"), std::string::npos);
+  EXPECT_EQ(lines[0]["error_code"], "invalid_argument");
 
   RunOptions none = options_;
   none.env = {{"PORTCULLIS_VAULT_SECRET", ""}};
