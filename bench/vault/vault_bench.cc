@@ -50,10 +50,9 @@ void BM_RawAead(benchmark::State& state) {
   for (auto _ : state) {
     randombytes_buf(nonce, sizeof(nonce));
     unsigned long long len = 0;
-    crypto_aead_xchacha20poly1305_ietf_encrypt(
-        reinterpret_cast<unsigned char*>(out.data()), &len,
-        reinterpret_cast<const unsigned char*>(plain.data()), plain.size(), nullptr, 0, nullptr,
-        nonce, key);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(reinterpret_cast<unsigned char*>(out.data()), &len,
+                                               reinterpret_cast<const unsigned char*>(plain.data()),
+                                               plain.size(), nullptr, 0, nullptr, nonce, key);
     benchmark::DoNotOptimize(out.data());
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kBlob));
@@ -96,11 +95,10 @@ void VaultPut(benchmark::State& state, const std::string& store_uri) {
   }
   const auto batch = static_cast<std::size_t>(state.range(0));
   const std::string body = RandomBlob(kBlob);
-  std::vector<NewRecord> records(batch, NewRecord{RecordType::kPlateRead,
-                                                  SubjectCategory::kVehicle,
-                                                  "image/jpeg",
-                                                  {{"lane", "7"}},
-                                                  body});
+  std::vector<NewRecord> records(
+      batch,
+      NewRecord{
+          RecordType::kPlateRead, SubjectCategory::kVehicle, "image/jpeg", {{"lane", "7"}}, body});
   std::vector<RecordMeta> metas;
   for (auto _ : state) {
     const Status s = bv.vault->PutBatch(kCtx, records, &metas);
@@ -123,11 +121,8 @@ void VaultGet(benchmark::State& state, const std::string& store_uri) {
     return;
   }
   const std::string body = RandomBlob(kBlob);
-  std::vector<NewRecord> records(64, NewRecord{RecordType::kPlateRead,
-                                               SubjectCategory::kVehicle,
-                                               "image/jpeg",
-                                               {},
-                                               body});
+  std::vector<NewRecord> records(
+      64, NewRecord{RecordType::kPlateRead, SubjectCategory::kVehicle, "image/jpeg", {}, body});
   std::vector<RecordMeta> metas;
   if (!bv.vault->PutBatch(kCtx, records, &metas).ok()) {
     state.SkipWithError("setup put failed");

@@ -43,11 +43,11 @@ struct AccessContext {
 };
 
 struct VaultOptions {
-  std::string store_uri;       // "sqlite:PATH" or "postgresql://..."
-  std::string key_uri;         // "keyring:PATH" or "pkcs11:LABEL"
-  std::string key_secret;      // the keyring passphrase or the token PIN
+  std::string store_uri;           // "sqlite:PATH" or "postgresql://..."
+  std::string key_uri;             // "keyring:PATH" or "pkcs11:LABEL"
+  std::string key_secret;          // the keyring passphrase or the token PIN
   KeyProviderOptions key_options;  // e.g. create_if_missing for `vault init`
-  std::string retention_path;  // empty: $PORTCULLIS_DATA_DIR/retention.json, else the build's
+  std::string retention_path;      // empty: $PORTCULLIS_DATA_DIR/retention.json, else the build's
   audit::AuditSink* audit = nullptr;  // required, not owned: no audit log, no vault
   Env* env = nullptr;                 // files and clock; Env::Default() when null
 };

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
@@ -117,6 +118,17 @@ nlohmann::json MetaToJson(const RecordMeta& meta) {
           {"size", meta.size}};
 }
 
+// "2026-12-27 03:15:30 UTC", for people; JSON keeps the microseconds.
+std::string UtcTime(std::int64_t micros) {
+  const auto seconds = static_cast<std::time_t>(micros / 1000000);
+  std::tm tm{};
+  char text[32] = "?";
+  if (::gmtime_r(&seconds, &tm) != nullptr) {
+    std::strftime(text, sizeof(text), "%Y-%m-%d %H:%M:%S UTC", &tm);
+  }
+  return text;
+}
+
 void Emit(const nlohmann::json& record) {
   std::printf("%s\n", record.dump().c_str());
   std::fflush(stdout);
@@ -217,9 +229,9 @@ int RunPut(VaultFlags& flags) {
     if (flags.json) {
       Emit(record);
     } else {
-      std::printf("%s: stored as %s (%s, expires %lld)\n", flags.files[i].c_str(),
+      std::printf("%s: stored as %s (%s, expires %s)\n", flags.files[i].c_str(),
                   metas[i].id.c_str(), metas[i].retention_class.c_str(),
-                  static_cast<long long>(metas[i].expires_micros));
+                  UtcTime(metas[i].expires_micros).c_str());
     }
   }
   return kExitOk;

@@ -72,7 +72,8 @@ class RetentionPolicy {
 };
 
 // A rotated KEK keeps its bucket and gains a generation ("kek/plate/20261127/r2"); this returns
-// the id without it, i.e. the bucket's original KEK id. Ids without a generation are returned as is.
+// the id without it, i.e. the bucket's original KEK id. Ids without a generation are returned as
+// is.
 std::string_view WithoutGeneration(std::string_view kek_id);
 
 // Destroys every KEK in `provider` that `policy` says has expired at env->NowMicros(). A KEK

@@ -78,13 +78,14 @@ std::string DefaultRetentionPath() {
   return std::string(PORTCULLIS_DEFAULT_DATA_DIR) + "/retention.json";
 }
 
-// Rotated KEKs keep their bucket and gain a generation: "kek/plate/20261127" -> ".../r2" -> ".../r3".
+// Rotated KEKs keep their bucket and gain a generation: "kek/plate/20261127" -> ".../r2" ->
+// ".../r3".
 std::string NextGeneration(const std::string& kek_id) {
   const std::size_t slash = kek_id.rfind('/');
   if (slash != std::string::npos && slash + 2 <= kek_id.size() && kek_id[slash + 1] == 'r') {
     const std::string digits = kek_id.substr(slash + 2);
-    if (!digits.empty() && std::all_of(digits.begin(), digits.end(),
-                                       [](char c) { return c >= '0' && c <= '9'; })) {
+    if (!digits.empty() &&
+        std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
       return kek_id.substr(0, slash) + "/r" + std::to_string(std::stoull(digits) + 1);
     }
   }
@@ -120,7 +121,8 @@ class VaultImpl final : public Vault {
     if (stored.empty()) {
       events.push_back(Event(ctx, "vault.put", "", s, now));
     } else {
-      for (const StoredRecord& r : stored) events.push_back(Event(ctx, "vault.put", r.meta.id, s, now));
+      for (const StoredRecord& r : stored)
+        events.push_back(Event(ctx, "vault.put", r.meta.id, s, now));
     }
     const Status logged = AuditBatch(events);
     PORTCULLIS_RETURN_IF_ERROR(s);
@@ -194,7 +196,8 @@ class VaultImpl final : public Vault {
                 RotateReport* report) override {
     RotateReport local;
     RotateReport* out = report != nullptr ? report : &local;
-    const std::string old_kek = kek_id;  // kek_id may alias report->new_kek
+    // A copy on purpose: kek_id may alias report->new_kek, which is reset below.
+    const std::string old_kek = kek_id;  // NOLINT(performance-unnecessary-copy-initialization)
     *out = RotateReport{};
     out->old_kek = old_kek;
     out->new_kek = NextGeneration(old_kek);
@@ -305,7 +308,7 @@ class VaultImpl final : public Vault {
       // Shred first: once the KEK is gone the rows (and every backup of them) are dead, so a
       // crash before the delete below leaves only undecryptable rows for the next purge.
       if (held_set.count(kek) != 0) {
-        const Status destroyed = keys_->DestroyKek(kek);
+        Status destroyed = keys_->DestroyKek(kek);
         if (!destroyed.ok() && destroyed.code() != Status::Code::kNotFound) return destroyed;
       }
       {
@@ -366,7 +369,7 @@ class VaultImpl final : public Vault {
     std::uint64_t remaining = 0;
     PORTCULLIS_RETURN_IF_ERROR(store_->CountByKek(old_kek, &remaining));
     if (remaining == 0) {
-      const Status destroyed = keys_->DestroyKek(old_kek);
+      Status destroyed = keys_->DestroyKek(old_kek);
       if (!destroyed.ok() && destroyed.code() != Status::Code::kNotFound) return destroyed;
       std::lock_guard<std::mutex> lock(mu_);
       known_keks_.erase(old_kek);
@@ -398,7 +401,8 @@ Status Vault::Open(const VaultOptions& options, std::unique_ptr<Vault>* vault) {
   PORTCULLIS_RETURN_IF_ERROR(RecordStore::Open(options.store_uri, &store));
   PORTCULLIS_RETURN_IF_ERROR(store->Migrate());
   std::unique_ptr<KeyProvider> keys;
-  PORTCULLIS_RETURN_IF_ERROR(OpenKeyProvider(options.key_uri, options.key_secret, options.key_options, &keys));
+  PORTCULLIS_RETURN_IF_ERROR(
+      OpenKeyProvider(options.key_uri, options.key_secret, options.key_options, &keys));
   *vault = std::make_unique<VaultImpl>(std::move(store), std::move(keys), std::move(policy),
                                        options.audit, env);
   return Status::Ok();

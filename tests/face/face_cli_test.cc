@@ -20,7 +20,6 @@
 #include "cli/exit_codes.h"
 #include "cli_runner.h"
 
-
 namespace portcullis::cli {
 namespace {
 

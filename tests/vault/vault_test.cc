@@ -77,7 +77,7 @@ class VaultTest : public ::testing::TestWithParam<Backend> {
     options.key_uri = "keyring:" + dir_ + "/keyring";
     options.key_secret = "correct horse battery staple";
     options.key_options.create_if_missing = true;
-    options.key_options.keyring_opslimit = 1;      // cheapest Argon2id: the suite stays fast
+    options.key_options.keyring_opslimit = 1;  // cheapest Argon2id: the suite stays fast
     options.key_options.keyring_memlimit = 8192;
     options.retention_path = std::string(PORTCULLIS_SOURCE_DIR) + "/data/retention.json";
     options.audit = &audit_;
@@ -165,8 +165,7 @@ TEST_P(VaultTest, AnAccessWithoutPurposeIsRefusedAndStillAudited) {
   no_purpose.purpose.clear();
   std::string body;
   RecordMeta got;
-  EXPECT_EQ(vault_->Get(no_purpose, meta.id, &got, &body).code(),
-            Status::Code::kInvalidArgument);
+  EXPECT_EQ(vault_->Get(no_purpose, meta.id, &got, &body).code(), Status::Code::kInvalidArgument);
   EXPECT_TRUE(body.empty());
   ASSERT_EQ(audit_.events.size(), 2u);
   EXPECT_EQ(audit_.events[1].action, "vault.get");
@@ -196,9 +195,9 @@ TEST_P(VaultTest, NothingIsKeptWithoutARetentionRule) {
 TEST_P(VaultTest, AnEditedRowDoesNotOpen) {
   const RecordMeta meta = MustPut(RecordType::kKeptCapture, SubjectCategory::kCitizen, "face");
   // Someone with database access extends the record's life: the metadata is bound to the body.
-  testing::ExecRaw(GetParam(), store_->uri(),
-                   "UPDATE records SET expires_micros = expires_micros + 1 WHERE id = '" +
-                       meta.id + "'");
+  testing::ExecRaw(
+      GetParam(), store_->uri(),
+      "UPDATE records SET expires_micros = expires_micros + 1 WHERE id = '" + meta.id + "'");
   std::string body;
   EXPECT_EQ(Get(meta.id, &body).code(), Status::Code::kCorruption);
   EXPECT_TRUE(body.empty());
@@ -296,8 +295,7 @@ TEST(VaultBackupTest, ABackupTakenBeforePurgeCannotDecryptShreddedRecords) {
     return meta.id;
   };
   const std::string citizen = put(RecordType::kKeptCapture, SubjectCategory::kCitizen, "c");
-  const std::string non_citizen =
-      put(RecordType::kKeptCapture, SubjectCategory::kNonCitizen, "n");
+  const std::string non_citizen = put(RecordType::kKeptCapture, SubjectCategory::kNonCitizen, "n");
   const std::string plate = put(RecordType::kPlateRead, SubjectCategory::kVehicle, "p");
 
   // The backup: a consistent copy of the database, as an operator's nightly job would make.
