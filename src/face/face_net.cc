@@ -17,7 +17,10 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <initializer_list>
 #include <map>
+#include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -26,6 +29,13 @@
 
 namespace portcullis::face::internal {
 namespace {
+
+// Joins message parts in one allocation (clang-tidy: no chains of temporary strings).
+std::string Cat(std::initializer_list<std::string_view> parts) {
+  std::string out;
+  for (const std::string_view part : parts) out.append(part);
+  return out;
+}
 
 // ---- dlib's network, exactly as in dnn_face_recognition_ex.cpp --------------------------------
 // NOLINTBEGIN: dlib's template vocabulary, kept verbatim so it can be compared with the original.
@@ -151,27 +161,29 @@ Status ParseManifest(Env* env, const std::string& dir, std::map<std::string, Ten
       for (const nlohmann::json& d : w["shape"]) {
         if (!d.is_number_integer() || d.get<std::int64_t>() <= 0 ||
             d.get<std::int64_t>() > (1 << 20)) {
-          return Status::Corruption(manifest_path + ": " + name + " has a bad shape");
+          return Status::Corruption(Cat({manifest_path, ": ", name, " has a bad shape"}));
         }
         t.shape.push_back(d.get<int>());
       }
       if (w["dtype"] != "float32") {
-        return Status::Unsupported(manifest_path + ": " + name + " has dtype " + w["dtype"].dump() +
-                                   " (only float32 is supported)");
+        return Status::Unsupported(Cat({manifest_path, ": ", name, " has dtype ", w["dtype"].dump(),
+                                        " (only float32 is supported)"}));
       }
       const std::size_t n = ElementCount(t.shape);
-      if (n > (16u << 20)) return Status::Corruption(manifest_path + ": " + name + " is too big");
+      if (n > (16u << 20))
+        return Status::Corruption(Cat({manifest_path, ": ", name, " is too big"}));
       t.values.resize(n);
       if (w.contains("quantization")) {
         const nlohmann::json& q = w["quantization"];
         if (!q.is_object() || !q.contains("dtype") || !q.contains("scale") || !q.contains("min") ||
             !q["scale"].is_number() || !q["min"].is_number()) {
-          return Status::Corruption(manifest_path + ": " + name + " has a bad quantization");
+          return Status::Corruption(Cat({manifest_path, ": ", name, " has a bad quantization"}));
         }
         const double scale = q["scale"].get<double>();
         const double min = q["min"].get<double>();
         if (!std::isfinite(scale) || !std::isfinite(min)) {
-          return Status::Corruption(manifest_path + ": " + name + " quantization is not finite");
+          return Status::Corruption(
+              Cat({manifest_path, ": ", name, " quantization is not finite"}));
         }
         std::size_t width = 0;
         if (q["dtype"] == "uint8") {
@@ -179,11 +191,11 @@ Status ParseManifest(Env* env, const std::string& dir, std::map<std::string, Ten
         } else if (q["dtype"] == "uint16") {
           width = 2;
         } else {
-          return Status::Unsupported(manifest_path + ": " + name + " is quantised as " +
-                                     q["dtype"].dump() + " (uint8 and uint16 are supported)");
+          return Status::Unsupported(Cat({manifest_path, ": ", name, " is quantised as ",
+                                          q["dtype"].dump(), " (uint8 and uint16 are supported)"}));
         }
         if (bytes.size() - offset < n * width) {
-          return Status::Corruption(dir + ": weight file too short for " + name);
+          return Status::Corruption(Cat({dir, ": weight file too short for ", name}));
         }
         for (std::size_t i = 0; i < n; ++i) {
           std::uint32_t v = static_cast<unsigned char>(bytes[offset + i * width]);
@@ -196,16 +208,17 @@ Status ParseManifest(Env* env, const std::string& dir, std::map<std::string, Ten
         offset += n * width;
       } else {
         if (bytes.size() - offset < n * 4) {
-          return Status::Corruption(dir + ": weight file too short for " + name);
+          return Status::Corruption(Cat({dir, ": weight file too short for ", name}));
         }
         std::memcpy(t.values.data(), bytes.data() + offset, n * 4);  // little-endian hosts only
         for (const float v : t.values) {
-          if (!std::isfinite(v)) return Status::Corruption(dir + ": " + name + " holds NaN/Inf");
+          if (!std::isfinite(v))
+            return Status::Corruption(Cat({dir, ": ", name, " holds NaN/Inf"}));
         }
         offset += n * 4;
       }
       if (!tensors->emplace(name, std::move(t)).second) {
-        return Status::Corruption(manifest_path + ": tensor " + name + " appears twice");
+        return Status::Corruption(Cat({manifest_path, ": tensor ", name, " appears twice"}));
       }
     }
     if (offset != bytes.size()) {
@@ -309,7 +322,8 @@ Status FaceNet::Load(Env* env, const std::string& dir, std::unique_ptr<FaceNet>*
       const std::size_t i = specs.size() - 1 - li;
       const ConvSpec& c = specs[i];
       dlib::tensor& params = *layers.convs[li];
-      const std::size_t k2 = static_cast<std::size_t>(c.kernel * c.kernel);
+      const std::size_t k2 =
+          static_cast<std::size_t>(c.kernel) * static_cast<std::size_t>(c.kernel);
       const std::size_t in = static_cast<std::size_t>(c.in);
       const std::size_t outs = static_cast<std::size_t>(c.out);
       if (params.size() != k2 * in * outs + outs) {
