@@ -191,22 +191,14 @@ class PostgresStore : public RecordStore {
         PORTCULLIS_RETURN_IF_ERROR(ReadMeta(row, &meta));
         page->records.push_back(std::move(meta));
       }
-      if (page->records.size() > filter.limit) {
-        page->records.pop_back();
-        page->next_cursor = MakeCursor(page->records.back());
-      }
+      FinishPage(filter.limit, page);
       return Status::Ok();
     });
   }
 
   Status UpdateWrappedKeys(const std::vector<WrappedKeyUpdate>& updates,
                            std::vector<std::string>* conflicts) override {
-    for (const WrappedKeyUpdate& u : updates) {
-      if (!IsValidRecordId(u.id) || u.new_kek_id.empty() || u.new_wrapped_key.empty()) {
-        return Status::InvalidArgument("key update for '" + u.id +
-                                       "': needs a valid id, a new KEK id and a wrapped key");
-      }
-    }
+    PORTCULLIS_RETURN_IF_ERROR(ValidateWrappedKeyUpdates(updates));
     std::lock_guard<std::mutex> lock(mu_);
     PORTCULLIS_RETURN_IF_ERROR(CheckMigrated());
     return Run("rewrap in " + described_, [&] {

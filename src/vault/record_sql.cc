@@ -121,4 +121,21 @@ Status ValidateBatch(const std::vector<StoredRecord>& records) {
   return Status::Ok();
 }
 
+void FinishPage(std::size_t limit, RecordPage* page) {
+  if (page->records.size() > limit) {
+    page->records.pop_back();
+    page->next_cursor = MakeCursor(page->records.back());
+  }
+}
+
+Status ValidateWrappedKeyUpdates(const std::vector<WrappedKeyUpdate>& updates) {
+  for (const WrappedKeyUpdate& u : updates) {
+    if (!IsValidRecordId(u.id) || u.new_kek_id.empty() || u.new_wrapped_key.empty()) {
+      return Status::InvalidArgument("key update for '" + u.id +
+                                     "': needs a valid id, a new KEK id and a wrapped key");
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace portcullis::vault

@@ -1,6 +1,7 @@
 // What both SQL backends share: the List query, cursors and the encoding of labels.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -30,6 +31,8 @@ Status BuildListQuery(const RecordFilter& filter, SqlDialect dialect, std::strin
                       std::vector<SqlParam>* params);
 // "created_micros:id" of the last record of a page.
 std::string MakeCursor(const RecordMeta& last);
+// List queries fetch limit + 1 rows: drops the extra one and, when there was one, sets the cursor.
+void FinishPage(std::size_t limit, RecordPage* page);
 
 // Labels as a JSON object; Corruption when the stored text does not decode.
 std::string EncodeLabels(const std::map<std::string, std::string>& labels);
@@ -44,5 +47,7 @@ Status DecodeMeta(std::string id, std::string_view type, std::string_view subjec
 
 // Put's checks for a whole batch: every record valid, no id twice in the batch.
 Status ValidateBatch(const std::vector<StoredRecord>& records);
+// Every update names a valid record and carries a new KEK id and wrapped key.
+Status ValidateWrappedKeyUpdates(const std::vector<WrappedKeyUpdate>& updates);
 
 }  // namespace portcullis::vault
