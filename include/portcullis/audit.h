@@ -234,6 +234,12 @@ class LogReader {
   std::unique_ptr<Impl> impl_;
 };
 
+// Opens the service's log by URI: a directory path (or "file:DIR") for the file log above, or
+// "postgresql://..." / "postgres://..." for the log kept in PostgreSQL, which several nodes share
+// (appends serialised by an advisory lock). key_dir holds signing.key / id.key (GenerateKeys).
+Status OpenTransparencyLog(const std::string& uri, const std::string& key_dir,
+                           const AuditLogOptions& options, std::unique_ptr<TransparencyLog>* log);
+
 // ---------------------------------------------------------------------------------------------
 // Offline verification with only the public key.
 
