@@ -7,7 +7,8 @@
 //   4. per-principal rate limit (429 + Retry-After);
 //   5. body limits from the header: Content-Length over the limit (413, body never read),
 //      media type the route does not accept (415); X-Purpose length (400);
-//   6. vendor ticket (X-Ticket) for the route's lane (403 ticket_invalid);
+//   6. vendor ticket (X-Ticket) for the route's lane, or the ticket's own lane when the path
+//      names none (403 ticket_invalid);
 //   7. AccessPolicy::Decide (403 with the denial code);
 //   8. heavy routes: a slot in the worker queue is reserved (503 overloaded + Retry-After);
 //   9. body read under a deadline (408; 413 while reading a chunked body), JSON well-formedness
@@ -108,7 +109,7 @@ class HttpServer {
 // or "." / ".." segments.
 [[nodiscard]] bool IsCleanPath(std::string_view path);
 // Matches "/v1/lanes/{lane}/reads" against a clean path. kParamInvalid when the shape matches but
-// a parameter is outside [A-Za-z0-9._-]{1,64}.
+// a parameter is outside [A-Za-z0-9._:-]{1,64}.
 enum class MatchResult { kNo, kYes, kParamInvalid };
 MatchResult MatchPattern(std::string_view pattern, std::string_view path,
                          std::map<std::string, std::string>* params);

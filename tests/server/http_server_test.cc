@@ -38,7 +38,9 @@ TEST(PathTest, PatternsAndParameters) {
   EXPECT_EQ(MatchPattern("/v1/lanes/{lane}/reads", "/v1/lanes/7/read", &params), MatchResult::kNo);
   EXPECT_EQ(MatchPattern("/v1/plates/{id}", "/v1/plates/" + std::string(65, 'a'), &params),
             MatchResult::kParamInvalid);
-  EXPECT_EQ(MatchPattern("/v1/plates/{id}", "/v1/plates/a:b", &params), MatchResult::kParamInvalid);
+  EXPECT_EQ(MatchPattern("/v1/plates/{id}", "/v1/plates/a;b", &params), MatchResult::kParamInvalid);
+  EXPECT_EQ(MatchPattern("/v1/principals/{name}", "/v1/principals/vendor:acme", &params),
+            MatchResult::kYes);
   EXPECT_EQ(MatchPattern("/v1/plates/{id}", "/v1/plates/" + std::string(64, 'a'), &params),
             MatchResult::kYes);
 }
@@ -98,7 +100,7 @@ TEST_F(HttpServerTest, PathTraversalAndEncodedSlashesAre400InvalidPath) {
   for (const std::string& target :
        std::vector<std::string>{"/v1/plates/..", "/v1/plates/../../etc/passwd", "/v1/plates/a%2Fb",
                                 "/v1/plates/%2e%2e", "/v1/plates/" + std::string(65, 'a'),
-                                "/v1/plates/a:b", "/v1//plates", "/v1/plates/x?bad=%zz"}) {
+                                "/v1/plates/a;b", "/v1//plates", "/v1/plates/x?bad=%zz"}) {
     const std::size_t before = audit_.events().size();
     const HttpResponse r = Get(target, Bearer("tok-officer", {{"X-Purpose", "case 1"}}));
     EXPECT_EQ(r.status, 400) << target;
@@ -228,6 +230,20 @@ TEST_F(HttpServerTest, VendorNeedsALiveTicketForTheLane) {
   EXPECT_EQ(LastEvent().principal, "vendor:acme");
   r = Get("/v1/plates/abc/crop?lane=7", Bearer("tok-vendor", {{"X-Ticket", "t-good"}}));
   EXPECT_EQ(r.ErrorCode(), "ticket_invalid");  // used up
+}
+
+TEST_F(HttpServerTest, WithoutALaneInThePathTheTicketsOwnLaneIsChecked) {
+  store_.AddTicket("t-seven", "vendor:acme", "7", 5);
+  store_.AddTicket("t-nine", "vendor:acme", "9", 5);  // lane 9 is outside the vendor's scope
+  StartServer();
+  HttpResponse r = Get("/v1/plates/abc/raw", Bearer("tok-vendor", {{"X-Ticket", "t-seven"}}));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "JPEG:t-seven");
+  r = Get("/v1/plates/abc/raw", Bearer("tok-vendor", {{"X-Ticket", "t-nine"}}));
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.ErrorCode(), "out_of_scope");
+  r = Get("/v1/plates/abc/raw", Bearer("tok-vendor", {{"X-Ticket", "t-unknown"}}));
+  EXPECT_EQ(r.ErrorCode(), "ticket_invalid");
 }
 
 TEST_F(HttpServerTest, HandlerErrorsGetTheRequestId) {

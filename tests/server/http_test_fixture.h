@@ -128,6 +128,10 @@ class HttpServerTest : public ::testing::Test {
       return ApiResponse::Bytes(200, "image/jpeg", "JPEG:" + request.ticket_id);
     };
     routes.push_back(crop);
+    Route raw = crop;  // the same, with no lane in the path or query: the ticket names it
+    raw.pattern = "/v1/plates/{id}/raw";
+    raw.lane_param = "";
+    routes.push_back(raw);
 
     Route principals;
     principals.method = "POST";

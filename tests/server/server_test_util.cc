@@ -382,8 +382,18 @@ Status FakeAccessStore::GrantTicket(const std::string&, const policy::NewTicket&
                                     policy::TicketInfo*) {
   return Status::Unsupported("fake");
 }
-Status FakeAccessStore::ListTickets(std::vector<policy::TicketInfo>*) {
-  return Status::Unsupported("fake");
+Status FakeAccessStore::ListTickets(std::vector<policy::TicketInfo>* tickets) {
+  if (fail_) return Status::IOError("fake access store: down");
+  std::lock_guard<std::mutex> lock(mutex_);
+  tickets->clear();
+  for (const auto& [id, t] : tickets_) {
+    policy::TicketInfo info;
+    info.id = id;
+    info.vendor = t.vendor;
+    info.lane = t.lane;
+    tickets->push_back(info);
+  }
+  return Status::Ok();
 }
 Status FakeAccessStore::RequestExport(const std::string&, const policy::NewExport&,
                                       policy::ExportInfo*) {
