@@ -85,7 +85,8 @@ export function table(rows, { columns, extraHeader, extra, caption } = {}) {
       'tr',
       {},
       keys.map((k) =>
-        el('td', { 'data-key': k, class: typeof row?.[k] === 'number' ? 'num' : undefined },
+        el('td', { 'data-key': k,
+          class: typeof row?.[k] === 'number' && !/_micros$/.test(k) ? 'num' : undefined },
           formatValue(k, row?.[k])),
       ),
     );
