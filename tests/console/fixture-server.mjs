@@ -52,30 +52,40 @@ export async function startFixture() {
   const head = () => ref.signedHead(signer, leaves.map(ref.leafHash), Number(BigInt(Date.now()) * 1000n));
 
   const routes = [
-    ['GET', /^\/v1\/stats\/lanes$/, ['officer', 'supervisor', 'vendor', 'auditor'], () => ({
-      hours: 24,
-      lanes: Object.entries(perHour).map(([lane, recent]) => {
-        const series = Array.from({ length: 24 }, (_, i) => ({
-          hour_start_micros: Number(hourStart - BigInt(23 - i) * HOUR),
-          reads: i >= 18 ? recent[i - 18] : 0,
-        }));
-        return { lane, total: recent.reduce((a, b) => a + b, 0), per_hour: series };
-      }),
-    })],
+    // Shapes as routes_lane.cc / routes_gate.cc answer them.
+    ['GET', /^\/v1\/stats\/lanes$/, ['officer', 'supervisor', 'vendor', 'auditor'], () => {
+      const from = hourStart - 23n * HOUR;
+      return {
+        hours: 24, from_micros: Number(from), until_micros: Number(now),
+        hour_starts_micros: Array.from({ length: 24 }, (_, i) => Number(from + BigInt(i) * HOUR)),
+        lanes: Object.entries(perHour).map(([lane, recent]) => ({
+          lane, total: recent.reduce((a, b) => a + b, 0),
+          reads_per_hour: Array.from({ length: 24 }, (_, i) => (i >= 18 ? recent[i - 18] : 0)),
+        })),
+        complete: true,
+      };
+    }],
     ['GET', /^\/v1\/devices\/health$/, ['vendor', 'supervisor', 'admin'], () => ({
-      devices: [
-        { device: 'lane-device-7', lane: '7', last_seen_micros: Number(now - 60000000n), reads_24h: 6, errors_24h: 0 },
-        { device: 'lane-device-9', lane: '9', last_seen_micros: Number(now - 7200000000n), reads_24h: 5, errors_24h: 2 },
+      node: 'fixture', since_micros: Number(now - 10n * HOUR), now_micros: Number(now),
+      lanes: [
+        { lane: '7', last_frame_micros: Number(now - 60000000n), last_read_micros: Number(now - 60000000n),
+          last_read_at: '2026-11-27T08:00:00Z', reads_last_hour: 2, frames_total: 9, errors: {} },
+        { lane: '9', last_frame_micros: Number(now - HOUR), last_read_micros: Number(now - HOUR),
+          last_read_at: '2026-11-27T07:00:00Z', reads_last_hour: 0, frames_total: 7, errors: { bad_image: 2 } },
       ],
     })],
     ['GET', /^\/v1\/stats\/gates$/, ['officer', 'supervisor', 'vendor', 'auditor'], () => ({
-      hours: 24,
-      gates: [{ gate: 'A1', decisions: { match: 45, no_match: 3, quality: 2 }, match_rate: 0.9 }],
+      hours: 24, from_micros: Number(now - 24n * HOUR), until_micros: Number(now),
+      gates: [{ gate: 'A1', decisions: { match: 45, no_match: 5 }, total: 50, one_to_one: 3, match_rate: 0.9 }],
+      total: { decisions: { match: 45, no_match: 5 }, total: 50, match_rate: 0.9 },
     })],
     ['GET', /^\/v1\/retention$/, ['supervisor', 'auditor', 'admin'], () => ({
       now_micros: Number(now),
-      rules: [{ record_type: 'plate_read', keep: '30d' }, { record_type: 'kept_capture', keep: '7d' }],
-      upcoming: [{ record_type: 'plate_read', count: 11, shred_at_micros: Number(now + 24n * HOUR) }],
+      classes: [{ name: 'plates', retention_seconds: 2592000, bucket_seconds: 86400,
+        covers: [{ record_type: 'plate_read', subject: 'vehicle' }] }],
+      schedule: [{ kek: 'kek-plates-20261127', class: 'plates', records: 11,
+        shred_at_micros: Number(now + 24n * HOUR), shred_at: '2026-11-28T08:00:00Z', due: false }],
+      complete: true,
     })],
     ['GET', /^\/v1\/audit\/tree-head$/, ['auditor', 'admin'], () => head()],
     ['GET', /^\/v1\/audit\/proofs\/inclusion$/, ['auditor'], (req, url) => {
@@ -166,10 +176,10 @@ export async function startFixture() {
     // What the pages must show.
     expect: {
       laneTotals: { 7: 6, 9: 5 },
-      gates: { A1: { rate: '90.0 %', decisions: { match: 45, no_match: 3, quality: 2 } } },
+      gates: { A1: { rate: '90.0 %', decisions: { match: 45, no_match: 5 } } },
       ownExport: 'a'.repeat(32),      // requested by supervisorA
       othersExport: 'b'.repeat(32),   // requested by supervisorB
-      retentionText: 'plate_read',
+      retentionText: 'plate_read/vehicle',
     },
     // Approves an export out of band (to make the page's next click a replay).
     approveDirectly: async (id, token) => (await fetch(`${base}/v1/exports/${id}/approve`, {

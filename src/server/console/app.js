@@ -140,20 +140,21 @@ async function section(title, load) {
 
 // ---- Lanes ------------------------------------------------------------------------------------------
 
-// One lane's hourly series from /v1/stats/lanes: [{hour_start_micros, reads}] (or plain numbers).
-function hourlySeries(lane) {
-  const series = lane.per_hour ?? lane.hourly ?? lane.reads_per_hour ?? lane.hours ?? [];
+// One lane's hourly series from /v1/stats/lanes: {reads_per_hour: [n, ...]} with the hours' starts
+// in the top-level hour_starts_micros (or, tolerated, [{hour_start_micros, reads}] per lane).
+function hourlySeries(lane, hourStarts) {
+  const series = lane.reads_per_hour ?? lane.per_hour ?? lane.hourly ?? [];
   if (!Array.isArray(series)) return { values: [], labels: [] };
+  const label = (micros, i) => (micros !== undefined ? `${formatMicros(micros).slice(11, 13)}h` : String(i));
   const values = [];
   const labels = [];
   series.forEach((point, i) => {
     if (typeof point === 'number') {
       values.push(point);
-      labels.push(String(i));
+      labels.push(label(Array.isArray(hourStarts) ? hourStarts[i] : undefined, i));
     } else if (point && typeof point === 'object') {
-      values.push(Number(point.reads ?? point.count ?? point.value ?? 0));
-      const start = point.hour_start_micros ?? point.start_micros ?? point.hour_micros;
-      labels.push(start !== undefined ? formatMicros(start).slice(11, 13) + 'h' : String(i));
+      values.push(Number(point.reads ?? point.count ?? 0));
+      labels.push(label(point.hour_start_micros, i));
     }
   });
   return { values, labels };
@@ -175,7 +176,7 @@ async function renderLanes() {
     if (!lanes.length) return el('p', { class: 'empty' }, 'No plate reads in this period.');
     const out = el('div', { class: 'lanes' });
     for (const lane of lanes) {
-      const { values, labels } = hourlySeries(lane);
+      const { values, labels } = hourlySeries(lane, json.hour_starts_micros);
       const total = lane.total ?? lane.reads ?? values.reduce((a, b) => a + b, 0);
       const name = String(lane.lane ?? lane.id ?? '?');
       out.append(el('figure', { class: 'lane', 'data-lane': name },
@@ -188,9 +189,23 @@ async function renderLanes() {
   });
   const health = section('Device health', async () => {
     const json = await api('/v1/devices/health');
-    const devices = Array.isArray(json) ? json : lanesList(json, 'devices');
-    if (!devices.length) return genericView(json);
-    return table(devices);
+    const devices = Array.isArray(json) ? json : json.devices ?? json.lanes;
+    if (!Array.isArray(devices)) return genericView(json);
+    const note = el('p', { class: 'small' },
+      json.node ? `As seen by node ${json.node}` : '',
+      json.since_micros ? ` since ${formatMicros(json.since_micros)}` : '');
+    if (!devices.length) return el('div', {}, note, el('p', { class: 'empty' }, 'No device has reported yet.'));
+    const rows = devices.map((d) => {
+      const row = { ...d };
+      // {"decode": 2, "timeout": 1} -> "decode 2, timeout 1"; none -> 0.
+      if (row.errors && typeof row.errors === 'object' && !Array.isArray(row.errors)) {
+        const entries = Object.entries(row.errors);
+        row.errors = entries.length ? entries.map(([k, v]) => `${k} ${v}`).join(', ') : 0;
+      }
+      delete row.last_read_micros;  // shown as last_read_at
+      return row;
+    });
+    return el('div', {}, note, table(rows));
   });
   return el('div', {}, await stats, await health);
 }
@@ -205,7 +220,8 @@ async function renderGates() {
     out.append(el('p', { class: 'empty' }, 'No gate decisions in this period.'));
     return out;
   }
-  for (const gate of gates) {
+  const overall = json.total && typeof json.total === 'object' ? [{ gate: 'all', ...json.total }] : [];
+  for (const gate of [...overall, ...gates]) {
     const name = String(gate.gate ?? gate.id ?? '?');
     const decisions = gate.decisions && typeof gate.decisions === 'object' ? gate.decisions : {};
     const counts = Object.entries(decisions).filter(([, v]) => typeof v === 'number');
@@ -218,14 +234,14 @@ async function renderGates() {
     const scalars = Object.entries(gate).filter(
       ([k, v]) => !['gate', 'id', 'decisions', 'match_rate'].includes(k) && typeof v !== 'object');
     out.append(el('section', { class: 'card gate', 'data-gate': name },
-      el('h3', {}, `Gate ${name}`),
+      el('h3', {}, name === 'all' && overall.length ? 'All gates' : `Gate ${name}`),
       el('p', { class: 'rate' }, 'Match rate: ',
         el('strong', { 'data-rate': rate ?? '' }, rate === null ? '—' : formatValue('match_rate', rate))),
-      counts.length
-        ? table(counts.map(([decision, count]) => ({ decision, count })), { caption: 'Decisions' })
-        : null,
-      counts.length ? barChart(counts.map(([, v]) => v), { labels: counts.map(([k]) => k),
-        barWidth: 48, title: `Gate ${name}: decisions` }) : null,
+      counts.length ? el('div', { class: 'decisions' },
+        table(counts.map(([decision, count]) => ({ decision, count })),
+          { caption: 'Decisions', className: 'compact' }),
+        barChart(counts.map(([, v]) => v), { labels: counts.map(([k]) => k), barWidth: 56, gap: 12,
+          height: 90, labelEvery: 1, title: `Gate ${name}: decisions` })) : null,
       scalars.length ? genericView(Object.fromEntries(scalars)) : null));
   }
   return out;
@@ -233,11 +249,43 @@ async function renderGates() {
 
 // ---- Retention --------------------------------------------------------------------------------------
 
+function duration(seconds) {
+  const s = Number(seconds);
+  if (!Number.isFinite(s)) return String(seconds);
+  if (s % 86400 === 0) return `${s / 86400} d`;
+  if (s % 3600 === 0) return `${s / 3600} h`;
+  if (s % 60 === 0) return `${s / 60} min`;
+  return `${s} s`;
+}
+
 async function renderRetention() {
   const json = await api('/v1/retention');
-  return el('div', {},
-    el('p', {}, 'What the retention policy will crypto-shred, and when (times in UTC).'),
-    genericView(json));
+  const out = el('div', {},
+    el('p', {}, 'What the retention policy will crypto-shred, and when (times in UTC). Shredding ' +
+      'destroys a bucket\'s key, which makes every record sealed under it unreadable at once.'));
+  if (!Array.isArray(json.classes) && !Array.isArray(json.schedule)) {
+    out.append(genericView(json));
+    return out;
+  }
+  if (Array.isArray(json.schedule)) {
+    const rows = json.schedule.map((b) => ({ class: b.class, records: b.records,
+      shred_at_micros: b.shred_at_micros, due: b.due, kek: b.kek }));
+    out.append(el('section', { class: 'card', id: 'schedule' }, el('h3', {}, 'Schedule'),
+      rows.length ? table(rows) : el('p', { class: 'empty' }, 'Nothing is waiting to be shredded.')));
+  }
+  if (Array.isArray(json.classes)) {
+    const rows = json.classes.map((c) => ({
+      name: c.name,
+      kept_for: duration(c.retention_seconds),
+      bucket: duration(c.bucket_seconds),
+      covers: Array.isArray(c.covers) ? c.covers.map((x) => `${x.record_type}/${x.subject}`).join(', ') : '',
+    }));
+    out.append(el('section', { class: 'card', id: 'classes' }, el('h3', {}, 'Retention classes'), table(rows)));
+  }
+  if (json.complete === false) {
+    out.append(el('p', { class: 'hint' }, 'The schedule is partial: the server stopped counting at its scan limit.'));
+  }
+  return out;
 }
 
 // ---- Audit -----------------------------------------------------------------------------------------

@@ -71,7 +71,7 @@ export function humanise(key) {
 
 // A table of objects; columns: the union of their keys (in first-seen order) unless given.
 // extra(row) may return one more cell (e.g. a button).
-export function table(rows, { columns, extraHeader, extra, caption } = {}) {
+export function table(rows, { columns, extraHeader, extra, caption, className } = {}) {
   const keys = columns || [];
   if (!columns) {
     for (const row of rows) {
@@ -93,7 +93,7 @@ export function table(rows, { columns, extraHeader, extra, caption } = {}) {
     if (extra) tr.append(el('td', {}, extra(row)));
     return tr;
   });
-  return el('table', {}, caption ? el('caption', {}, caption) : null, el('thead', {}, head),
+  return el('table', { class: className }, caption ? el('caption', {}, caption) : null, el('thead', {}, head),
     el('tbody', {}, body));
 }
 
@@ -119,7 +119,8 @@ export function genericView(json) {
 
 // A vertical bar chart in SVG (no canvas, so the values stay in the DOM for assistive tools and
 // tests: every bar carries data-value and a <title>).
-export function barChart(values, { labels = [], height = 120, barWidth = 18, gap = 4, title = '' } = {}) {
+export function barChart(values, { labels = [], height = 120, barWidth = 18, gap = 4, title = '',
+  labelEvery = 3 } = {}) {
   const max = Math.max(1, ...values);
   const top = 14;
   const bottom = 18;
@@ -144,7 +145,7 @@ export function barChart(values, { labels = [], height = 120, barWidth = 18, gap
     if (value > 0) {
       chart.append(svg('text', { x: x + barWidth / 2, y: top + height - h - 3, class: 'value' }, value));
     }
-    if (labels[i] !== undefined && i % 3 === 0) {
+    if (labels[i] !== undefined && i % labelEvery === 0) {
       chart.append(svg('text', { x: x + barWidth / 2, y: top + height + 13, class: 'label' }, labels[i]));
     }
   });
