@@ -1,7 +1,7 @@
 // Starts the real `portcullis serve` for the browser test: a fresh directory with a self-signed
-// certificate, audit keys, a vault, an access store; an admin token from the access CLI; then,
-// through the API itself, the other principals and the data the pages show (plate reads posted by
-// lane devices, a gate's gallery and matches, two export requests). What the pages must show is
+// certificate, audit keys, a vault, an access store with principals and tokens made by the access
+// CLI; then, through the API itself, the data the pages show (plate reads posted by lane
+// devices, a gate's gallery and matches, two export requests). What the pages must show is
 // taken from the API's own answers to that seeding, not hard-coded.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -108,8 +108,24 @@ export async function startRealServer() {
   const configPath = path.join(dir, 'config.json');
   writeFileSync(configPath, JSON.stringify(config, null, 2));
 
-  const admin = lastJson(run(CLI, ['access', 'bootstrap', '--config', configPath, '--name', 'admin:root',
-    '--json'], 'access bootstrap'), 'access bootstrap').token;
+  // Principals and their tokens, made with the access CLI (docs/policy.md) before the server
+  // starts, as an operator would.
+  const store = config.access.store;
+  const accessCli = (args, what) => lastJson(run(CLI, ['access', ...args, '--store', store, '--json'],
+    what), what).token;
+  const admin = accessCli(['init', '--admin', 'admin:root'], 'access init');
+  const principal = (name, role, scope) => accessCli(['principal', 'add', '--name', name,
+    '--role', role, ...scope.flatMap((s) => ['--scope', s])], `access principal add ${name}`);
+  const tokens = {
+    admin,
+    supervisorA: principal('supervisor:ann', 'supervisor', ['*']),
+    supervisorB: principal('supervisor:bob', 'supervisor', ['*']),
+    auditor: principal('auditor:eve', 'auditor', ['*']),
+    vendor: principal('vendor:acme', 'vendor', ['7']),
+  };
+  const laneToken = { 7: principal('lane:7', 'lane_device', ['7']),
+    9: principal('lane:9', 'lane_device', ['9']) };
+  const gateToken = principal('gate:a1', 'gate_device', ['A1']);
 
   const serve = await startServe(configPath);
   const base = `https://127.0.0.1:${serve.port}`;
@@ -150,20 +166,6 @@ export async function startRealServer() {
     }
     return response.body;
   };
-
-  // Principals, through the API with the bootstrap admin token.
-  const principal = async (name, role, scope) => (await must(201, call('POST', '/v1/principals',
-    { token: admin, json: { name, role, scope } }), `create ${name}`)).token;
-  const tokens = {
-    admin,
-    supervisorA: await principal('supervisor:ann', 'supervisor', ['*']),
-    supervisorB: await principal('supervisor:bob', 'supervisor', ['*']),
-    auditor: await principal('auditor:eve', 'auditor', ['*']),
-    vendor: await principal('vendor:acme', 'vendor', ['7']),
-  };
-  const laneToken = { 7: await principal('lane:7', 'lane_device', ['7']),
-    9: await principal('lane:9', 'lane_device', ['9']) };
-  const gateToken = await principal('gate:a1', 'gate_device', ['A1']);
 
   // Plate reads: the CLI's own synthetic scenes, posted by each lane's device.
   const scenes = path.join(dir, 'scenes');
