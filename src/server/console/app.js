@@ -49,6 +49,8 @@ function hintFor(error) {
       return 'You requested this export; a different supervisor must approve it.';
     case 'conflict':
       return 'It is no longer pending (already approved, or the approval was replayed).';
+    case 'expired':
+      return 'It waited too long; the requester must ask again.';
     case 'too_many_requests':
     case 'overloaded':
       return 'The service is busy; try again shortly.';
