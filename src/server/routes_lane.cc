@@ -75,9 +75,10 @@ ApiResponse FromStatus(const Status& s) {
   }
 }
 
-std::string QueryOr(const ApiRequest& request, const std::string& key, std::string fallback) {
+std::string QueryOr(const ApiRequest& request, const std::string& key,
+                    const std::string& fallback) {
   const auto it = request.query.find(key);
-  return it == request.query.end() ? std::move(fallback) : it->second;
+  return it == request.query.end() ? fallback : it->second;
 }
 
 bool HasQuery(const ApiRequest& request, const std::string& key) {
