@@ -176,7 +176,7 @@ class TreeStore;  // the on-disk node store (src/audit/tree_store.h)
 // nodes (derived data, not fsynced: Open recomputes and repairs them) and a new signed tree head
 // (fsynced), so every acknowledged event is under a signed head. Two fsyncs per batch.
 // After an I/O failure (disk full) the log refuses further appends until it is reopened.
-class AuditLog final : public AuditSink {
+class AuditLog final : public TransparencyLog {
  public:
   static Status Open(const std::string& dir, const LogKeys& keys, const AuditLogOptions& options,
                      std::unique_ptr<AuditLog>* log);
@@ -190,15 +190,21 @@ class AuditLog final : public AuditSink {
   Status AppendBatch(const std::vector<AuditEvent>& events, std::uint64_t* first_index = nullptr);
   Status AppendAll(const std::vector<AuditEvent>& events) override { return AppendBatch(events); }
   // Signs and appends a tree head for the current size now (e.g. on a timer, for witnesses).
-  Status PublishTreeHead(SignedTreeHead* sth = nullptr);
+  Status PublishTreeHead(SignedTreeHead* sth = nullptr) override;
 
   [[nodiscard]] std::uint64_t size() const;
-  Status LatestTreeHead(SignedTreeHead* sth) const;
+  [[nodiscard]] PublicKey public_key() const override;
+  Status Size(std::uint64_t* tree_size) const override;
+  Status LatestTreeHead(SignedTreeHead* sth) const override;
   Status RootAt(std::uint64_t tree_size, Hash* root) const;
   Status ProveInclusion(std::uint64_t leaf_index, std::uint64_t tree_size,
-                        InclusionProof* proof) const;
+                        InclusionProof* proof) const override;
   Status ProveConsistency(std::uint64_t first_size, std::uint64_t second_size,
-                          ConsistencyProof* proof) const;
+                          ConsistencyProof* proof) const override;
+  // Leaves [start, end) of the committed log (InvalidArgument past its end).
+  Status ReadLeaves(std::uint64_t start, std::uint64_t end,
+                    std::vector<std::string>* leaves) const override;
+  Status TreeHeads(std::vector<SignedTreeHead>* heads) const override;
 
  private:
   struct Impl;
@@ -239,6 +245,13 @@ class LogReader {
 // (appends serialised by an advisory lock). key_dir holds signing.key / id.key (GenerateKeys).
 Status OpenTransparencyLog(const std::string& uri, const std::string& key_dir,
                            const AuditLogOptions& options, std::unique_ptr<TransparencyLog>* log);
+
+// Writes a snapshot of any log (its leaves and signed tree heads, up to the latest head when the
+// call starts) as a log directory in the file format, so that VerifyLog / `portcullis audit
+// verify` check a log kept in PostgreSQL without trusting the database. `dir` must not exist yet
+// (InvalidArgument otherwise). *exported_size (optional) gets the number of leaves written.
+Status ExportLog(const TransparencyLog& log, const std::string& dir,
+                 std::uint64_t* exported_size = nullptr);
 
 // ---------------------------------------------------------------------------------------------
 // Offline verification with only the public key.
