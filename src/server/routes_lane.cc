@@ -75,9 +75,10 @@ ApiResponse FromStatus(const Status& s) {
   }
 }
 
-std::string QueryOr(const ApiRequest& request, const std::string& key, std::string fallback) {
+std::string QueryOr(const ApiRequest& request, const std::string& key,
+                    const std::string& fallback) {
   const auto it = request.query.find(key);
-  return it == request.query.end() ? std::move(fallback) : it->second;
+  return it == request.query.end() ? fallback : it->second;
 }
 
 bool HasQuery(const ApiRequest& request, const std::string& key) {
@@ -401,8 +402,10 @@ ApiResponse ListPlates(LaneState& state, ApiRequest& request) {
   bool exhausted = false;
   bool stop = false;
   while (!stop) {
+    // Full already, or out of decryptions: stop before asking the vault for another page.
+    if (plates.size() >= limit || (text && decrypted >= options.max_text_decrypts)) break;
     filter.cursor = cursor;
-    filter.limit = std::min<std::size_t>(200, options.max_list_scan - scanned);
+    filter.limit = std::min<std::size_t>(1000, options.max_list_scan - scanned);
     vault::RecordPage page;
     const Status s = state.ctx->vault->List(vctx, filter, &page);
     if (!s.ok()) return FromStatus(s);
@@ -487,7 +490,10 @@ ApiResponse GetCrop(LaneState& state, ApiRequest& request) {
     if (request.ticket_id.empty()) {
       return ApiResponse::Error(403, "ticket_required", "a vendor needs a ticket for this lane");
     }
-    if (state.ctx->access != nullptr) {
+    if (state.ctx->access == nullptr) {
+      return ApiResponse::Error(500, "internal", "no access store to check the vendor's ticket");
+    }
+    {
       std::vector<policy::TicketInfo> tickets;
       const Status t = state.ctx->access->ListTickets(&tickets);
       if (!t.ok()) return FromStatus(t);

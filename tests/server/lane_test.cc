@@ -472,11 +472,11 @@ class LaneClipTest : public LaneTest {
   // with 4 empty frames between them.
   std::string WriteClip(const std::string& path) {
     cv::VideoWriter writer(path, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), 10,
-                           cv::Size(960, 540));
+                           cv::Size(640, 360));
     EXPECT_TRUE(writer.isOpened());
-    const cv::Mat first = Scene("7KDT482", 11, 960, 540, 220);
-    const cv::Mat second = Scene("RXN5521", 29, 960, 540, 220);
-    const cv::Mat road(540, 960, CV_8UC3, cv::Scalar(70, 70, 70));
+    const cv::Mat first = Scene("7KDT482", 11, 640, 360, 170);
+    const cv::Mat second = Scene("RXN5521", 29, 640, 360, 170);
+    const cv::Mat road(360, 640, CV_8UC3, cv::Scalar(70, 70, 70));
     for (int i = 0; i < 4; ++i) writer.write(first);
     for (int i = 0; i < 4; ++i) writer.write(road);
     for (int i = 0; i < 4; ++i) writer.write(second);
@@ -528,7 +528,7 @@ TEST_F(LaneClipTest, ABadClipIsRefusedAndLeavesNoFileBehind) {
 
 TEST_F(LaneClipTest, FramesOverTheLimitAreRefused) {
   LaneOptions options;
-  options.clip.max_side = 640;  // the clip is 960 x 540
+  options.clip.max_side = 480;  // the clip is 640 x 360
   AddRoutes(options);
   const ApiResponse r = PostFrame("7", "video/x-msvideo", WriteClip(dir_ + "/clip.avi"));
   EXPECT_EQ(r.status, 400) << r.body;
