@@ -473,6 +473,8 @@ TEST_F(GateTest, CitizenCapturesAreDroppedNonCitizensKeptOnceAndNeverReturned) {
   ApiResponse r = Match(node_, gallery, citizen_capture, "", kGate, "image/jpeg", &body_after);
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(json::parse(r.body)["capture"], "dropped");
+  EXPECT_LT(r.body.size(), 600u);
+  EXPECT_EQ(r.body.find(Base64(citizen_capture).substr(0, 40)), std::string::npos);
   EXPECT_TRUE(body_after.empty()) << "the handler must wipe the capture it was given";
   EXPECT_TRUE(Records(node_, vault::RecordType::kKeptCapture).empty());
   auto decisions = Records(node_, vault::RecordType::kMatchDecision);
