@@ -72,6 +72,14 @@ struct GateGalleriesOptions {
   ImageLimits image_limits;                            // document photos and live captures
 };
 
+// The "gates" section of the service config (docs/service-gates.md), every key optional except
+// traveller_key:
+//   {"traveller_key": PATH, "create_traveller_key": false,
+//    "keep": {"citizen": "drop", "non_citizen": "keep"}, "keep_document_photos": false,
+//    "max_travellers": 1000, "max_photo_bytes": 4194304, "max_cached_galleries": 64}
+// InvalidArgument naming the key for an unknown key or a wrong type; errors of LoadTravellerKey.
+Status GateGalleriesOptionsFromJson(std::string_view json, Env* env, GateGalleriesOptions* out);
+
 // One manifest entry, decoded (the route parses and validates the JSON).
 struct ManifestTraveller {
   std::string id;  // [A-Za-z0-9._-]{1,64}, unique in the manifest
