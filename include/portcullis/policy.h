@@ -127,8 +127,9 @@ class AccessPolicy {
 
 // Parses and validates a policy document (docs/policy.md): unknown roles, actions, categories or
 // fields, duplicate rule ids, and any rule that breaks an invariant (a vendor granted traveller
-// data, export.* or audit.export; export.approve without two-person) are InvalidArgument naming
-// the rule.
+// data, export.* or audit.export, an unticketed vendor crop, a device rule not scoped to its lane)
+// are InvalidArgument naming the rule. The two-person rule for exports is the access store's
+// (ApproveExport refuses self-approval), not the policy's.
 Status ParsePolicy(std::string_view json, std::unique_ptr<AccessPolicy>* policy);
 Status LoadPolicyFile(const std::string& path, std::unique_ptr<AccessPolicy>* policy);
 

@@ -92,6 +92,10 @@ class Vault {
                      std::string* body) = 0;
   // Metadata only.
   virtual Status List(const AccessContext& ctx, const RecordFilter& filter, RecordPage* page) = 0;
+  // Deletes one record's row now, before its retention runs out (a closed gallery's templates).
+  // NotFound when it does not exist. The row's copies in backups stay sealed under their KEK and
+  // die when Purge shreds it: this is deletion, not crypto-shredding.
+  virtual Status Delete(const AccessContext& ctx, const std::string& id) = 0;
   // Crypto-shreds every KEK whose bucket has expired and deletes the rows it wrapped, then deletes
   // any other record past its expiry. With dry_run nothing changes; the report says what would.
   virtual Status Purge(const AccessContext& ctx, bool dry_run, PurgeReport* report) = 0;

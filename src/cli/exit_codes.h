@@ -24,6 +24,8 @@ enum ExitCode : int {
   kExitNoMatch = 17,       // face verify: both faces read, but they are not the same person
   kExitMixed = 19,         // several inputs failed, for different reasons
   kExitVerifyFailed = 20,  // audit: a log, proof or tree head failed verification (tampering)
+  kExitConflict = 21,      // access: the store's state forbids it (init on a store that has
+                           // principals, a name in use, rotating a revoked principal)
 };
 
 // Stable snake_case names for the "error_code" field of JSON records (a contract). Commands that

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/access_command.h"
 #include "cli/audit_command.h"
 #include "cli/exit_codes.h"
 #include "cli/face_command.h"
@@ -22,6 +23,7 @@ int Run(int argc, char** argv) {
   portcullis::cli::AddFaceGalleryCommands(app, &exit_code);
   portcullis::cli::AddAuditCommands(app, &exit_code);
   portcullis::cli::AddVaultCommands(app, &exit_code);
+  portcullis::cli::AddAccessCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

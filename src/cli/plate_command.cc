@@ -16,6 +16,7 @@
 #include "cli/progress.h"
 #include "portcullis/env.h"
 #include "portcullis/image.h"
+#include "portcullis/plate_json.h"
 #include "portcullis/plate_synth.h"
 
 namespace portcullis::cli {
@@ -269,19 +270,8 @@ int RunDemo(const std::string& out_dir, const ReadFlags& flags) {
 }  // namespace
 
 nlohmann::json PlateToJson(const PlateRead& read) {
-  nlohmann::json candidates = nlohmann::json::array();
-  for (const auto& c : read.candidates) {
-    candidates.push_back({{"text", c.text}, {"confidence", c.confidence}, {"format", c.format}});
-  }
-  nlohmann::json polygon = nlohmann::json::array();
-  for (const auto& p : read.polygon) polygon.push_back({p.x, p.y});
-  return {{"text", read.text},
-          {"confidence", read.confidence},
-          {"region", read.region},
-          {"format", read.format},
-          {"box", {read.box.x, read.box.y, read.box.width, read.box.height}},
-          {"polygon", polygon},
-          {"candidates", candidates}};
+  // The shape is shared with the HTTP API, so it is defined once, next to the engine.
+  return plate::PlateReadToJson(read);
 }
 
 nlohmann::json ImageRecord(const std::string& file, const std::vector<PlateRead>& plates,

@@ -108,6 +108,13 @@ struct ServiceContext {
   Metrics* metrics = nullptr;
   GateGalleries* galleries = nullptr;
   std::string node_name;  // this node's name in logs and job claims
+  // A private directory (0700) for transient files, e.g. an uploaded video clip while it is
+  // decoded (each file 0600, deleted on every path). Never the working directory. Empty: the
+  // system's temporary directory ($TMPDIR or /tmp).
+  std::string scratch_dir;
+  // The retention rules the vault was opened with (config "vault.retention"), for the retention
+  // view. Empty: the vault's default ($PORTCULLIS_DATA_DIR/retention.json, else the build's).
+  std::string retention_path;
 };
 
 // Each group of endpoints registers its routes (routes_*.cc). The Service calls all of them.

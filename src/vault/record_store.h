@@ -72,6 +72,9 @@ class RecordStore {
   virtual Status DeleteByKek(const std::string& kek_id, std::vector<std::string>* deleted) = 0;
   virtual Status DeleteExpired(std::int64_t now_micros, std::vector<std::string>* deleted) = 0;
   virtual Status CountByKek(const std::string& kek_id, std::uint64_t* count) = 0;
+  // Deletes one record now (a gallery closed before its retention ran out). NotFound when there
+  // is no record with this id. Copies in backups stay sealed until Purge shreds their KEK.
+  virtual Status Delete(const std::string& id) = 0;
   // The distinct KEK ids that records reference, sorted: a KEK not in this list wraps nothing
   // and may be destroyed by the purge job.
   virtual Status ListKekIds(std::vector<std::string>* kek_ids) = 0;

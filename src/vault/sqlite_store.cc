@@ -353,6 +353,14 @@ class SqliteStore : public RecordStore {
                        SqlParam{true, now_micros, {}}, deleted);
   }
 
+  Status Delete(const std::string& id) override {
+    std::vector<std::string> deleted;
+    PORTCULLIS_RETURN_IF_ERROR(DeleteWhere("DELETE FROM records WHERE id = ? RETURNING id",
+                                           SqlParam{false, 0, id}, &deleted));
+    if (deleted.empty()) return Status::NotFound("no record " + id + " in " + Describe());
+    return Status::Ok();
+  }
+
   Status CountByKek(const std::string& kek_id, std::uint64_t* count) override {
     std::lock_guard<std::mutex> lock(mu_);
     PORTCULLIS_RETURN_IF_ERROR(CheckMigrated());

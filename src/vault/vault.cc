@@ -162,6 +162,13 @@ class VaultImpl final : public Vault {
     return s;
   }
 
+  Status Delete(const AccessContext& ctx, const std::string& id) override {
+    Status s = CheckContext(ctx);
+    if (s.ok()) s = store_->Delete(id);
+    PORTCULLIS_RETURN_IF_ERROR(AuditOne(Event(ctx, "vault.delete", id, s, env_->NowMicros())));
+    return s;
+  }
+
   Status ListKeks(const AccessContext& ctx, std::vector<std::string>* kek_ids) override {
     Status s = CheckContext(ctx);
     if (s.ok()) s = store_->ListKekIds(kek_ids);

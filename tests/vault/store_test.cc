@@ -323,6 +323,24 @@ TEST_P(StoreTest, DeleteByKekRemovesExactlyItsRecords) {
   EXPECT_TRUE(deleted.empty());
 }
 
+TEST_P(StoreTest, DeleteRemovesOneRecordAndSaysWhenThereIsNone) {
+  Migrate();
+  StoredRecord doomed = Plate(1, "kek/a");
+  StoredRecord kept = Plate(2, "kek/a");
+  Put({doomed, kept});
+  ASSERT_TRUE(store_->Delete(doomed.meta.id).ok());
+  StoredRecord got;
+  EXPECT_EQ(store_->Get(doomed.meta.id, &got).code(), Status::Code::kNotFound);
+  ASSERT_TRUE(store_->Get(kept.meta.id, &got).ok());
+  EXPECT_EQ(got, kept);
+  // Deleting twice, or an id that never existed, is NotFound and touches nothing else.
+  EXPECT_EQ(store_->Delete(doomed.meta.id).code(), Status::Code::kNotFound);
+  EXPECT_EQ(store_->Delete(NewRecordId()).code(), Status::Code::kNotFound);
+  std::uint64_t count = 0;
+  ASSERT_TRUE(store_->CountByKek("kek/a", &count).ok());
+  EXPECT_EQ(count, 1U);
+}
+
 TEST_P(StoreTest, DeleteExpiredRemovesRecordsWhoseTimeHasCome) {
   Migrate();
   StoredRecord early = Plate(1);   // expires 101

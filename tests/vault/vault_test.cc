@@ -180,6 +180,37 @@ TEST_P(VaultTest, NoAuditLineMeansNoData) {
   EXPECT_TRUE(body.empty());
 }
 
+TEST_P(VaultTest, DeleteRemovesTheRecordAndIsAudited) {
+  const RecordMeta doomed = MustPut(RecordType::kTemplate, SubjectCategory::kCitizen, "T1");
+  const RecordMeta kept = MustPut(RecordType::kTemplate, SubjectCategory::kCitizen, "T2");
+  ASSERT_TRUE(vault_->Delete(ctx_, doomed.id).ok());
+  std::string body;
+  EXPECT_EQ(Get(doomed.id, &body).code(), Status::Code::kNotFound);
+  ASSERT_TRUE(Get(kept.id, &body).ok());
+  EXPECT_EQ(body, "T2");
+  EXPECT_EQ(vault_->Delete(ctx_, doomed.id).code(), Status::Code::kNotFound);
+  AccessContext no_purpose = ctx_;
+  no_purpose.purpose.clear();
+  EXPECT_EQ(vault_->Delete(no_purpose, kept.id).code(), Status::Code::kInvalidArgument);
+  ASSERT_TRUE(Get(kept.id, &body).ok());  // a refused delete deletes nothing
+  // put, put, delete, get, get, delete (not found), delete (denied), get
+  ASSERT_EQ(audit_.events.size(), 8u);
+  EXPECT_EQ(audit_.events[2].action, "vault.delete");
+  EXPECT_EQ(audit_.events[2].record_id, doomed.id);
+  EXPECT_EQ(audit_.events[2].result, "ok");
+  EXPECT_EQ(audit_.events[5].action, "vault.delete");
+  EXPECT_EQ(audit_.events[5].result, "not_found");
+  EXPECT_EQ(audit_.events[6].action, "vault.delete");
+  EXPECT_EQ(audit_.events[6].record_id, kept.id);
+  EXPECT_EQ(audit_.events[6].result, "denied");
+}
+
+TEST_P(VaultTest, ADeleteThatCannotBeAuditedFails) {
+  const RecordMeta meta = MustPut(RecordType::kTemplate, SubjectCategory::kCitizen, "T1");
+  audit_.fail = true;
+  EXPECT_EQ(vault_->Delete(ctx_, meta.id).code(), Status::Code::kIOError);
+}
+
 TEST_P(VaultTest, NothingIsKeptWithoutARetentionRule) {
   NewRecord record;
   record.type = RecordType::kPlateRead;

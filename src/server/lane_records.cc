@@ -1,0 +1,120 @@
+#include "server/lane_records.h"
+
+#include <cstdio>
+#include <ctime>
+#include <exception>
+#include <utility>
+
+#include "portcullis/plate_json.h"
+
+namespace portcullis::server {
+
+std::string FormatRfc3339(std::int64_t micros) {
+  std::int64_t seconds = micros / 1000000;
+  std::int64_t fraction = micros % 1000000;
+  if (fraction < 0) {
+    fraction += 1000000;
+    --seconds;
+  }
+  const auto t = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  if (gmtime_r(&t, &tm) == nullptr) return "";
+  char buffer[40];
+  const int n = std::snprintf(buffer, sizeof(buffer), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+                              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                              tm.tm_sec, static_cast<int>(fraction));
+  return n > 0 ? std::string(buffer, static_cast<std::size_t>(n)) : std::string();
+}
+
+bool IsReadRecord(const vault::RecordMeta& meta) {
+  return meta.type == vault::RecordType::kPlateRead && meta.content_type == kReadContentType;
+}
+
+bool IsCropRecord(const vault::RecordMeta& meta) {
+  return meta.type == vault::RecordType::kPlateRead && meta.content_type == kCropContentType;
+}
+
+std::string LaneOf(const vault::RecordMeta& meta) {
+  const auto it = meta.labels.find("lane");
+  return it == meta.labels.end() ? std::string() : it->second;
+}
+
+Status ParseReadBody(const std::string& body, nlohmann::json* read) {
+  try {
+    nlohmann::json parsed = nlohmann::json::parse(body);
+    if (!parsed.is_object() || !parsed.contains("text") || !parsed["text"].is_string()) {
+      return Status::Corruption("stored plate read is not a read object");
+    }
+    *read = std::move(parsed);
+    return Status::Ok();
+  } catch (const std::exception& e) {
+    return Status::Corruption(std::string("stored plate read does not parse: ") + e.what());
+  }
+}
+
+Status StoreLaneReads(vault::Vault* vault, const vault::AccessContext& ctx, const std::string& lane,
+                      std::int64_t now_micros, const std::vector<LaneRead>& reads,
+                      nlohmann::json* stored) {
+  *stored = nlohmann::json::array();
+  if (reads.empty()) return Status::Ok();
+
+  // 1. Crops first: a read names its crop by id, and ids are given by the vault.
+  std::vector<vault::NewRecord> crops;
+  std::vector<std::size_t> crop_of;  // index into crops per read, or npos
+  for (const auto& r : reads) {
+    if (r.crop_jpeg.empty()) {
+      crop_of.push_back(std::string::npos);
+      continue;
+    }
+    crop_of.push_back(crops.size());
+    vault::NewRecord record;
+    record.type = vault::RecordType::kPlateRead;
+    record.subject = vault::SubjectCategory::kVehicle;
+    record.content_type = kCropContentType;
+    record.labels = {{"lane", lane}, {"part", "crop"}};
+    record.body = r.crop_jpeg;
+    crops.push_back(std::move(record));
+  }
+  std::vector<vault::RecordMeta> crop_metas;
+  if (!crops.empty()) PORTCULLIS_RETURN_IF_ERROR(vault->PutBatch(ctx, crops, &crop_metas));
+
+  // 2. The reads, in one batch.
+  std::vector<std::string> bodies;
+  std::vector<nlohmann::json> responses;
+  bodies.reserve(reads.size());
+  for (std::size_t i = 0; i < reads.size(); ++i) {
+    nlohmann::json plate = plate::PlateReadToJson(reads[i].read);
+    for (const auto& [key, value] : reads[i].extra.items()) plate[key] = value;
+    nlohmann::json body = plate;
+    body["lane"] = lane;
+    body["read_at"] = FormatRfc3339(now_micros);
+    body["read_at_micros"] = now_micros;
+    body["crop"] = crop_of[i] == std::string::npos ? nlohmann::json(nullptr)
+                                                   : nlohmann::json(crop_metas[crop_of[i]].id);
+    bodies.push_back(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    responses.push_back(std::move(plate));
+  }
+  std::vector<vault::NewRecord> records;
+  records.reserve(reads.size());
+  for (std::size_t i = 0; i < reads.size(); ++i) {
+    vault::NewRecord record;
+    record.type = vault::RecordType::kPlateRead;
+    record.subject = vault::SubjectCategory::kVehicle;
+    record.content_type = kReadContentType;
+    record.labels = {{"lane", lane}, {"part", "read"}};
+    if (crop_of[i] != std::string::npos) record.labels["crop"] = crop_metas[crop_of[i]].id;
+    record.body = bodies[i];
+    records.push_back(std::move(record));
+  }
+  std::vector<vault::RecordMeta> metas;
+  PORTCULLIS_RETURN_IF_ERROR(vault->PutBatch(ctx, records, &metas));
+  for (std::size_t i = 0; i < responses.size() && i < metas.size(); ++i) {
+    nlohmann::json out = {{"id", metas[i].id}};
+    for (const auto& [key, value] : responses[i].items()) out[key] = value;
+    out["crop"] = crop_of[i] != std::string::npos;
+    stored->push_back(std::move(out));
+  }
+  return Status::Ok();
+}
+
+}  // namespace portcullis::server

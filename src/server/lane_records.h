@@ -1,0 +1,54 @@
+// How a lane's plate reads are kept in the vault (docs/service-lanes.md, "Storage"):
+//   - the read: a `plate_read` record (subject vehicle), content type application/json, labels
+//     {"lane": L, "part": "read", "crop": <crop record id>}; body = the CLI's plate JSON plus
+//     lane, read_at, read_at_micros, crop (id or null) and, for a clip, the pass's frames;
+//   - its crop: a second `plate_read` record, content type image/jpeg, labels
+//     {"lane": L, "part": "crop"}; body = the JPEG.
+// Two records rather than one body so that a lookup or a text search never decrypts a vehicle's
+// picture, and the vault's own audit line says exactly when an image was opened. Never in a
+// label: the plate text. Never stored: the frame.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "portcullis/plate.h"
+#include "portcullis/status.h"
+#include "portcullis/vault.h"
+
+namespace portcullis::server {
+
+inline constexpr const char* kReadContentType = "application/json";
+inline constexpr const char* kCropContentType = "image/jpeg";
+
+// One read to keep: the engine's read, its crop ("" for none) and extra fields for the body and
+// the response (a clip pass's frame numbers).
+struct LaneRead {
+  plate::PlateRead read;
+  std::string crop_jpeg;
+  nlohmann::json extra = nlohmann::json::object();
+};
+
+// Stores the reads of one frame or clip: the crops in one PutBatch, then the reads (naming their
+// crops) in another. *stored gets, per read, its response JSON ({"id", plate fields, extra}).
+// Should the second batch fail, the crops it would have named stay unreachable (no read names
+// them, and /crop only follows a read) until their retention bucket is shredded.
+Status StoreLaneReads(vault::Vault* vault, const vault::AccessContext& ctx, const std::string& lane,
+                      std::int64_t now_micros, const std::vector<LaneRead>& reads,
+                      nlohmann::json* stored);
+
+// "2026-11-27T08:15:02.123456Z"
+std::string FormatRfc3339(std::int64_t micros);
+
+// Parses a stored read body; Corruption when it is not the JSON object StoreLaneReads wrote.
+Status ParseReadBody(const std::string& body, nlohmann::json* read);
+
+// True when the record is a read (not a crop) by its metadata.
+bool IsReadRecord(const vault::RecordMeta& meta);
+bool IsCropRecord(const vault::RecordMeta& meta);
+std::string LaneOf(const vault::RecordMeta& meta);
+
+}  // namespace portcullis::server
