@@ -9,6 +9,7 @@
 #include "cli/exit_codes.h"
 #include "cli/face_command.h"
 #include "cli/plate_command.h"
+#include "cli/serve_command.h"
 #include "cli/vault_command.h"
 
 namespace {
@@ -23,6 +24,7 @@ int Run(int argc, char** argv) {
   portcullis::cli::AddFaceGalleryCommands(app, &exit_code);
   portcullis::cli::AddAuditCommands(app, &exit_code);
   portcullis::cli::AddVaultCommands(app, &exit_code);
+  portcullis::cli::AddServeCommands(app, &exit_code);
   portcullis::cli::AddAccessCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
