@@ -92,17 +92,18 @@ export async function startRealServer() {
   const ca = readFileSync(cert);
   const secretFile = path.join(dir, 'vault.secret');
   writeFileSync(secretFile, 'console-test-passphrase\n', { mode: 0o600 });
-  run(CLI, ['audit', 'keygen', path.join(dir, 'audit-keys')], 'audit keygen');
+  run(CLI, ['audit', 'keygen', '--out', path.join(dir, 'audit-keys')], 'audit keygen');
 
   const config = {
     node: 'console-test',
     listen: '127.0.0.1:0',
     tls: { cert, key },
     vault: { store: `sqlite:${path.join(dir, 'vault.db')}`, keys: `keyring:${path.join(dir, 'vault.keyring')}`,
-      secret_file: secretFile },
+      secret_file: secretFile, create_keys: true },
     audit: { log: path.join(dir, 'audit'), keys: path.join(dir, 'audit-keys') },
     access: { store: `sqlite:${path.join(dir, 'access.db')}`, policy: path.join(SOURCE, 'data', 'policy.json') },
-    limits: { workers: 1, queue: 8 },
+    // One recognition worker is plenty for a few frames; no rate limit (the test is not about it).
+    limits: { workers: 1, queue: 8, rate_per_minute: 0 },
     models: { dir: path.join(SOURCE, 'models') },
   };
   const configPath = path.join(dir, 'config.json');
