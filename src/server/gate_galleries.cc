@@ -285,6 +285,8 @@ Status GateGalleriesOptionsFromJson(std::string_view json, Env* env, GateGalleri
         PORTCULLIS_RETURN_IF_ERROR(size_of(value, key, &options.max_travellers));
       } else if (key == "max_photo_bytes") {
         PORTCULLIS_RETURN_IF_ERROR(size_of(value, key, &options.max_photo_bytes));
+      } else if (key == "max_manifest_bytes") {
+        PORTCULLIS_RETURN_IF_ERROR(size_of(value, key, &options.max_manifest_bytes));
       } else if (key == "max_cached_galleries") {
         PORTCULLIS_RETURN_IF_ERROR(size_of(value, key, &options.max_cached_galleries));
       } else {

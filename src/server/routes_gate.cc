@@ -148,6 +148,12 @@ bool DecodeBase64(const std::string& text, std::size_t max_bytes, std::string* o
 // Parses and checks a manifest; on failure *error is the response.
 bool ParseManifest(const ApiRequest& request, const GateGalleriesOptions& options,
                    Manifest* manifest, ApiResponse* error) {
+  if (request.body.size() > options.max_manifest_bytes) {
+    *error = ApiResponse::Error(
+        413, "body_too_large",
+        "a manifest is at most " + std::to_string(options.max_manifest_bytes) + " bytes");
+    return false;
+  }
   if (!DepthWithin(request.body, kMaxJsonDepth)) {
     *error = ApiResponse::Error(400, "malformed_json", "nested deeper than the manifest format");
     return false;

@@ -699,6 +699,12 @@ TEST_F(GateTest, ManifestLimits) {
   EXPECT_EQ(json::parse(r.body)["error"]["field"], "travellers[0].photo_jpeg_base64");
   EXPECT_NE(json::parse(r.body)["error"]["message"].get<std::string>().find("larger than"),
             std::string::npos);
+  GateGalleriesOptions tight;
+  tight.max_manifest_bytes = 1000;
+  Node* tiny = MakeNode(tight);
+  r = Open(tiny, Manifest().dump());
+  EXPECT_EQ(r.status, 413) << r.body;
+  EXPECT_EQ(json::parse(r.body)["error"]["code"], "body_too_large");
 }
 
 TEST_F(GateTest, TravellerLookupFindsTheManifestEntryAndDecisions) {
@@ -837,7 +843,7 @@ TEST_F(GateTest, TheGatesSectionOfTheConfig) {
   const std::string config = R"({"traveller_key": ")" + path +
                              R"(", "create_traveller_key": true, "keep": {"citizen": "keep"},
       "keep_document_photos": true, "max_travellers": 10, "max_photo_bytes": 1000,
-      "max_cached_galleries": 2})";
+      "max_manifest_bytes": 5000, "max_cached_galleries": 2})";
   ASSERT_TRUE(GateGalleriesOptionsFromJson(config, Env::Default(), &options).ok());
   EXPECT_EQ(options.traveller_key.size(), kTravellerKeyBytes);
   EXPECT_TRUE(options.keep.citizen);
@@ -845,6 +851,7 @@ TEST_F(GateTest, TheGatesSectionOfTheConfig) {
   EXPECT_TRUE(options.keep_document_photos);
   EXPECT_EQ(options.max_travellers, 10u);
   EXPECT_EQ(options.max_photo_bytes, 1000u);
+  EXPECT_EQ(options.max_manifest_bytes, 5000u);
   EXPECT_EQ(options.max_cached_galleries, 2u);
   const std::string key = R"({"traveller_key": ")" + path + R"(", )";
   for (const std::string& bad :
