@@ -28,23 +28,8 @@ function prerequisites() {
   return missing;
 }
 
-// The real `portcullis serve` (real-server.mjs). PORTCULLIS_CONSOLE_BACKEND=fixture runs the
-// stand-in instead (fixture-server.mjs), e.g. to work on the pages without a build.
 async function startBackend() {
-  const { serveAvailable, startRealServer } = await import('./real-server.mjs');
-  let wanted = process.env.PORTCULLIS_CONSOLE_BACKEND || '';
-  if (!wanted) {
-    // Interim, until `portcullis serve` is in main: say loudly which backend runs.
-    wanted = serveAvailable() ? 'real' : 'fixture';
-    if (wanted === 'fixture') {
-      console.log('# NOTE: no `portcullis serve` in this build: the console test runs against ' +
-        'tests/console/fixture-server.mjs');
-    }
-  }
-  if (wanted === 'fixture') {
-    const { startFixture } = await import('./fixture-server.mjs');
-    return startFixture();
-  }
+  const { startRealServer } = await import('./real-server.mjs');
   return startRealServer();
 }
 
@@ -247,6 +232,17 @@ describe('console', () => {
       assert.match(await outcome.innerText(), new RegExp(`leaf ${index} is in the signed tree`));
     }
     await screenshot(page, 'audit');
+
+    // Pinning: the log's own signing.pub verifies; any other key fails although the signature is
+    // valid (whoever serves the head also serves the key).
+    await page.locator('#pinned-key').fill(backend.expect.publicKey);
+    await page.locator('#pinned-key').press('Enter');
+    await page.locator('#tree-head .verdict', { hasText: 'and the key is the pinned key' }).waitFor();
+    await page.locator('#pinned-key').fill('ab'.repeat(32));
+    await page.locator('#pinned-key').press('Enter');
+    const pinned = page.locator('#tree-head .verdict', { hasText: 'verification failed' });
+    await pinned.waitFor();
+    assert.match(await pinned.innerText(), /the public key is not the pinned key/);
     await page.context().close();
   });
 

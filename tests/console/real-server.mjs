@@ -4,7 +4,7 @@
 // devices, a gate's gallery and matches, two export requests). What the pages must show is
 // taken from the API's own answers to that seeding, not hard-coded.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -86,6 +86,11 @@ export async function startRealServer() {
   if (!CLI) throw new Error('PORTCULLIS_CLI_PATH is not set (ctest sets it to the built binary)');
   if (!serveAvailable()) {
     throw new Error(`${CLI} has no working 'serve' command: build the portcullis target`);
+  }
+  // What the seeding needs besides the binary: fail saying so, not halfway through.
+  for (const [need, hint] of [[path.join(SOURCE, 'models', 'MANIFEST.json'), 'run scripts/install.sh'],
+    [JOHNS, 'Debian package libdlib19.1 (a dependency of libdlib-dev) ships these face chips']]) {
+    if (!existsSync(need)) throw new Error(`${need} is missing: ${hint}`);
   }
   const dir = mkdtempSync(path.join(tmpdir(), 'portcullis-console-'));
   const { cert, key } = selfSignedCert(dir);
@@ -218,6 +223,7 @@ export async function startRealServer() {
       ownExport,
       othersExport,
       retentionText: 'plate_read',
+      publicKey: readFileSync(path.join(dir, 'audit-keys', 'signing.pub'), 'utf8').trim(),
     },
     approveDirectly: async (id, token) => (await call('POST', `/v1/exports/${id}/approve`,
       { token, json: {} })).status,

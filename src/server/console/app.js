@@ -207,7 +207,10 @@ async function renderLanes() {
       delete row.last_read_micros;  // shown as last_read_at
       return row;
     });
-    return el('div', {}, note, table(rows));
+    const first = ['lane', 'device', 'last_frame_micros', 'last_read_at', 'reads_last_hour', 'frames_total', 'errors'];
+    const columns = first.filter((k) => rows.some((r) => k in r));
+    for (const row of rows) for (const k of Object.keys(row)) if (!columns.includes(k)) columns.push(k);
+    return el('div', {}, note, table(rows, { columns }));
   });
   return el('div', {}, await stats, await health);
 }
