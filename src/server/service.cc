@@ -181,7 +181,7 @@ Status ParseServiceConfig(std::string_view text, const std::string& base_dir,
   PORTCULLIS_RETURN_IF_ERROR(v.NoOthers());
   if (c.vault.secret_file.empty() == c.vault.secret_env.empty()) {
     return Status::InvalidArgument(
-        "vault.secret_file / vault.secret_env: exactly one must be given");
+        "vault.secret_file: give exactly one of vault.secret_file and vault.secret_env");
   }
   if (c.vault.store.rfind("sqlite:", 0) != 0 && !IsUri(c.vault.store)) {
     return Status::InvalidArgument("vault.store: must be sqlite:PATH or postgresql://...");
