@@ -613,7 +613,7 @@ class PostgresLog final : public TransparencyLog {
     }
     lock.unlock();  // followers keep queueing while the transaction runs
     SignedTreeHead head;
-    const Status s = WriteGroup(leaves, &head);
+    Status s = WriteGroup(leaves, &head);
     lock.lock();
     for (Waiter* member : group) {
       member->status = s;
