@@ -53,7 +53,9 @@ using Clock = std::chrono::steady_clock;
 using portcullis::Status;
 namespace fs = std::filesystem;
 
-double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 long RssKb() {
   std::ifstream in("/proc/self/status");
@@ -88,8 +90,8 @@ std::string Base64(const std::string& in) {
     out += k[(v >> 12) & 63];
     out += "==";
   } else if (i + 2 == in.size()) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
-                       (static_cast<unsigned char>(in[i + 1]) << 8);
+    const unsigned v =
+        (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
     out += k[(v >> 18) & 63];
     out += k[(v >> 12) & 63];
     out += k[(v >> 6) & 63];
@@ -194,7 +196,8 @@ struct Result {
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  const std::size_t i = std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())));
+  const std::size_t i =
+      std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())));
   return v[i];
 }
 
@@ -218,13 +221,15 @@ Result Drive(const std::string& name, std::uint16_t port, int clients, double se
       while (Since(start) < seconds) {
         if (rate > 0) {
           std::this_thread::sleep_until(next);
-          next += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(interval));
+          next +=
+              std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(interval));
         }
         if (!client->ok()) client = std::make_unique<Client>(port);
         // Latency from the scheduled time in open loop, so queueing delay is not hidden.
-        const auto t0 = rate > 0 ? std::min(Clock::now(), next - std::chrono::duration_cast<Clock::duration>(
-                                                                     std::chrono::duration<double>(interval)))
-                                 : Clock::now();
+        const auto t0 =
+            rate > 0 ? std::min(Clock::now(), next - std::chrono::duration_cast<Clock::duration>(
+                                                         std::chrono::duration<double>(interval)))
+                     : Clock::now();
         const int status = request(*client, n++);
         const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
         if (status == 200 || status == 201) {
@@ -251,8 +256,9 @@ void PrintRow(const Result& r, double baseline_ms) {
   std::printf("| %-28s | %8.1f | %7.1f | %7.1f | %7.1f | %6.2f%% | %6.2f%% | %8.1f |\n",
               r.name.c_str(), static_cast<double>(r.latencies_ms.size()) / r.seconds,
               Percentile(r.latencies_ms, 0.5), Percentile(r.latencies_ms, 0.99),
-              Percentile(r.latencies_ms, 1.0), total > 0 ? 100.0 * r.errors / total : 0,
-              total > 0 ? 100.0 * r.overloaded / total : 0, baseline_ms);
+              Percentile(r.latencies_ms, 1.0),
+              total > 0 ? 100.0 * static_cast<double>(r.errors) / total : 0,
+              total > 0 ? 100.0 * static_cast<double>(r.overloaded) / total : 0, baseline_ms);
 }
 
 }  // namespace
@@ -267,23 +273,33 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
-    if (a == "--seconds") seconds = std::atof(next().c_str());
-    else if (a == "--clients") clients = std::atoi(next().c_str());
-    else if (a == "--workers") workers = static_cast<std::size_t>(std::atoi(next().c_str()));
-    else if (a == "--lfw") lfw = next();
-    else if (a == "--plates-only") plates_only = true;
-    else Die("unknown flag " + a);
+    if (a == "--seconds")
+      seconds = std::atof(next().c_str());
+    else if (a == "--clients")
+      clients = std::atoi(next().c_str());
+    else if (a == "--workers")
+      workers = static_cast<std::size_t>(std::atoi(next().c_str()));
+    else if (a == "--lfw")
+      lfw = next();
+    else if (a == "--plates-only")
+      plates_only = true;
+    else
+      Die("unknown flag " + a);
   }
   if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
   portcullis::server::SetLogSink([](std::string_view) {});  // one line per request: not here
 
   // ---- A service in a temporary directory -------------------------------------------------------
-  const fs::path dir = fs::temp_directory_path() / ("portcullis-load-" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("portcullis-load-" + std::to_string(::getpid()));
   fs::create_directories(dir);
   const std::string d = dir.string();
-  const std::string openssl = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
-                              "-nodes -keyout " + d + "/key.pem -out " + d + "/cert.pem -days 2 "
-                              "-subj /CN=localhost 2>/dev/null";
+  const std::string openssl =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+      "-nodes -keyout " +
+      d + "/key.pem -out " + d +
+      "/cert.pem -days 2 "
+      "-subj /CN=localhost 2>/dev/null";
   if (std::system(openssl.c_str()) != 0) Die("openssl req failed");
   Status s = portcullis::audit::GenerateKeys(d + "/audit-keys");
   if (!s.ok()) Die("audit keys", s);
@@ -293,8 +309,10 @@ int main(int argc, char** argv) {
   if (!s.ok()) Die("access store", s);
   std::string lane_token, gate_token;
   portcullis::policy::NewPrincipal lane{"lane:7", portcullis::policy::Role::kLaneDevice, {"7"}, 0};
-  portcullis::policy::NewPrincipal gate{"gate:a1", portcullis::policy::Role::kGateDevice, {"A1"}, 0};
-  if (!store->CreatePrincipal(lane, &lane_token).ok() || !store->CreatePrincipal(gate, &gate_token).ok()) {
+  portcullis::policy::NewPrincipal gate{
+      "gate:a1", portcullis::policy::Role::kGateDevice, {"A1"}, 0};
+  if (!store->CreatePrincipal(lane, &lane_token).ok() ||
+      !store->CreatePrincipal(gate, &gate_token).ok()) {
     Die("principals");
   }
   store.reset();
@@ -302,11 +320,15 @@ int main(int argc, char** argv) {
       {"node", "load"},
       {"listen", "127.0.0.1:0"},
       {"tls", {{"cert", d + "/cert.pem"}, {"key", d + "/key.pem"}}},
-      {"vault", {{"store", "sqlite:" + d + "/vault.db"}, {"keys", "keyring:" + d + "/vault.keyring"},
-                 {"secret_file", d + "/secret"}, {"create_keys", true}}},
+      {"vault",
+       {{"store", "sqlite:" + d + "/vault.db"},
+        {"keys", "keyring:" + d + "/vault.keyring"},
+        {"secret_file", d + "/secret"},
+        {"create_keys", true}}},
       {"audit", {{"log", d + "/audit"}, {"keys", d + "/audit-keys"}}},
-      {"access", {{"store", "sqlite:" + d + "/access.db"},
-                  {"policy", std::string(PORTCULLIS_SOURCE_DIR) + "/data/policy.json"}}},
+      {"access",
+       {{"store", "sqlite:" + d + "/access.db"},
+        {"policy", std::string(PORTCULLIS_SOURCE_DIR) + "/data/policy.json"}}},
       {"limits", {{"workers", workers}, {"queue", 4 * workers}, {"rate_per_minute", 0}}},
       {"models", {{"faces", !plates_only}}},
       {"jobs", {{"enabled", false}}},
@@ -322,7 +344,8 @@ int main(int argc, char** argv) {
   const std::uint16_t port = service->port();
   const long rss_start = RssKb();
 
-  // ---- Inputs --------------------------------------------------------------------------------------
+  // ---- Inputs
+  // --------------------------------------------------------------------------------------
   std::vector<std::string> frames;
   for (int i = 0; i < 8; ++i) {
     portcullis::plate::SynthSpec spec;
@@ -359,9 +382,8 @@ int main(int argc, char** argv) {
               "p99 ms", "max ms", "errors", "503/429", "engine ms");
   std::printf("|%s|%s|%s|%s|%s|%s|%s|%s|\n", std::string(30, '-').c_str(),
               std::string(10, '-').c_str(), std::string(9, '-').c_str(),
-              std::string(9, '-').c_str(), std::string(9, '-').c_str(),
-              std::string(9, '-').c_str(), std::string(9, '-').c_str(),
-              std::string(10, '-').c_str());
+              std::string(9, '-').c_str(), std::string(9, '-').c_str(), std::string(9, '-').c_str(),
+              std::string(9, '-').c_str(), std::string(10, '-').c_str());
   std::printf("| %-28s | %8.1f | %7s | %7s | %7s | %7s | %7s | %8.1f |\n",
               "plate engine alone (1 core)", 1000.0 / plate_ms, "", "", "", "", "", plate_ms);
   std::fflush(stdout);
@@ -410,8 +432,8 @@ int main(int argc, char** argv) {
       }
       Client c(port);
       std::string body;
-      const int status = c.Post("/v1/gates/A1/galleries", gate_token, "application/json",
-                                manifest.dump(), &body);
+      const int status =
+          c.Post("/v1/gates/A1/galleries", gate_token, "application/json", manifest.dump(), &body);
       const nlohmann::json opened = nlohmann::json::parse(body, nullptr, false);
       if (status != 201 || !opened.contains("gallery")) Die("gallery open: " + body);
       const std::string gallery = opened["gallery"].get<std::string>();
@@ -442,7 +464,8 @@ int main(int argc, char** argv) {
                                    "image/jpeg", people[who].second, &out);
         return st == 422 ? 200 : st;
       };
-      const Result gate_sat = Drive("gate match, saturated", port, clients, seconds, 0, match_request);
+      const Result gate_sat =
+          Drive("gate match, saturated", port, clients, seconds, 0, match_request);
       PrintRow(gate_sat, face_ms);
       const double gate_rate = static_cast<double>(gate_sat.latencies_ms.size()) / gate_sat.seconds;
       const Result gate_half =

@@ -67,7 +67,7 @@ Status ParseTtl(const std::string& text, std::int64_t* micros) {
     *micros = 0;
     return Status::Ok();
   }
-  const Status bad = Status::InvalidArgument("--ttl '" + text +
+  Status bad = Status::InvalidArgument("--ttl '" + text +
                                              "': expected a number with s, m, h or d (e.g. 30d), "
                                              "or 'never'");
   if (text.size() < 2 || text.size() > 8) return bad;

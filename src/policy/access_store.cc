@@ -27,7 +27,7 @@ namespace portcullis::policy {
 namespace {
 
 constexpr std::int64_t kMinute = 60LL * 1000 * 1000;
-constexpr std::int64_t kDay = 24 * 60 * kMinute;
+constexpr std::int64_t kDay = kMinute * 60 * 24;
 constexpr std::int64_t kMaxTicketTtl = 7 * kDay;
 constexpr std::uint32_t kMaxTicketUses = 1000;
 // An export request nobody approved within a week is stale: it expires rather than wait forever.
@@ -201,7 +201,7 @@ std::string HexSha256(std::string_view data) {
                      data.size());
   std::array<char, 2 * crypto_hash_sha256_BYTES + 1> hex{};
   sodium_bin2hex(hex.data(), hex.size(), digest.data(), digest.size());
-  return std::string(hex.data(), 2 * crypto_hash_sha256_BYTES);
+  return std::string(hex.data(), std::size_t{2} * crypto_hash_sha256_BYTES);
 }
 
 // The shape of a token, checked over every character without an early exit, so the time taken

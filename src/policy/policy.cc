@@ -70,7 +70,9 @@ Status ReadList(const json& rule, const char* field, const std::string& where, C
     }
     const std::string value = item.get<std::string>();
     if (!seen.insert(value).second) {
-      return Status::InvalidArgument(where + ": \"" + field + "\" lists '" + value + "' twice");
+      std::string msg = where;
+      msg.append(": \"").append(field).append("\" lists '").append(value).append("' twice");
+      return Status::InvalidArgument(msg);
     }
     PORTCULLIS_RETURN_IF_ERROR(check(value).WithContext(where));
   }
@@ -109,9 +111,11 @@ Status CheckInvariants(const Rule& rule, const std::string& where) {
     }
     for (const std::string& action : rule.actions) {
       if (VendorForbiddenAction(action)) {
-        return Status::InvalidArgument(
-            where + ": grants role vendor the action '" + action +
-            "'; vendors never export, manage principals or tickets, or purge (invariant)");
+        std::string msg = where;
+        msg.append(": grants role vendor the action '")
+            .append(action)
+            .append("'; vendors never export, manage principals or tickets, or purge (invariant)");
+        return Status::InvalidArgument(msg);
       }
     }
     if (rule.actions.count("plate.crop") != 0 && (!rule.ticket_required || !rule.scope_lane)) {
@@ -148,7 +152,9 @@ Status ParseRule(const json& item, std::size_t index, Rule* rule) {
                                                 "purpose", "scope", "ticket",  "comment"};
   for (const auto& [key, value] : item.items()) {
     if (kFields.count(key) == 0) {
-      return Status::InvalidArgument(where + ": unknown field \"" + key + "\"");
+      std::string msg = where;
+      msg.append(": unknown field \"").append(key).append("\"");
+      return Status::InvalidArgument(msg);
     }
   }
   auto comment = item.find("comment");

@@ -258,6 +258,52 @@ Status LoadTravellerKey(Env* env, const std::string& path, bool create_if_missin
   return Status::Ok();
 }
 
+Status GateGalleriesOptionsFromJson(std::string_view json, Env* env, GateGalleriesOptions* out) {
+  GateGalleriesOptions options;
+  std::string key_path;
+  bool create_key = false;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(json);
+    if (!j.is_object()) return Status::InvalidArgument("gates: not a JSON object");
+    auto size_of = [](const nlohmann::json& v, const std::string& key, std::size_t* slot) {
+      if (!v.is_number_unsigned() || v.get<std::uint64_t>() == 0) {
+        return Status::InvalidArgument("gates." + key + ": a positive integer");
+      }
+      *slot = static_cast<std::size_t>(v.get<std::uint64_t>());
+      return Status::Ok();
+    };
+    for (const auto& [key, value] : j.items()) {
+      if (key == "traveller_key" && value.is_string()) {
+        key_path = value.get<std::string>();
+      } else if (key == "create_traveller_key" && value.is_boolean()) {
+        create_key = value.get<bool>();
+      } else if (key == "keep_document_photos" && value.is_boolean()) {
+        options.keep_document_photos = value.get<bool>();
+      } else if (key == "keep") {
+        PORTCULLIS_RETURN_IF_ERROR(ParseKeepPolicy(value.dump(), &options.keep));
+      } else if (key == "max_travellers") {
+        PORTCULLIS_RETURN_IF_ERROR(size_of(value, key, &options.max_travellers));
+      } else if (key == "max_photo_bytes") {
+        PORTCULLIS_RETURN_IF_ERROR(size_of(value, key, &options.max_photo_bytes));
+      } else if (key == "max_manifest_bytes") {
+        PORTCULLIS_RETURN_IF_ERROR(size_of(value, key, &options.max_manifest_bytes));
+      } else if (key == "max_cached_galleries") {
+        PORTCULLIS_RETURN_IF_ERROR(size_of(value, key, &options.max_cached_galleries));
+      } else {
+        return Status::InvalidArgument("gates." + key + ": unknown key or wrong type");
+      }
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return Status::InvalidArgument(std::string("gates: ") + e.what());
+  }
+  if (key_path.empty()) {
+    return Status::InvalidArgument("gates.traveller_key: required (a file all nodes share)");
+  }
+  PORTCULLIS_RETURN_IF_ERROR(LoadTravellerKey(env, key_path, create_key, &options.traveller_key));
+  *out = std::move(options);
+  return Status::Ok();
+}
+
 // What a node holds of an open gallery.
 struct GateGalleries::Cached {
   std::string id;
@@ -370,24 +416,24 @@ Status GateGalleries::Load(const vault::AccessContext& ctx, const std::string& g
       cached->last_use = ++use_counter_;
     }
   }
-  const Status gone = Status::NotFound("no open gallery " + gallery + " at gate " + gate);
+  auto gone = [&] { return Status::NotFound("no open gallery " + gallery + " at gate " + gate); };
   if (cached != nullptr) {
     bool stored = false;
     PORTCULLIS_RETURN_IF_ERROR(StillStored(ctx, *cached, &stored));
     if (!stored) {
       Forget(gallery);
-      return gone;
+      return gone();
     }
   } else {
     vault::RecordMeta meta;
     std::string body;
     Status s = vault_->Get(ctx, gallery, &meta, &body);
-    if (s.code() == Status::Code::kNotFound) return gone;
+    if (s.code() == Status::Code::kNotFound) return gone();
     PORTCULLIS_RETURN_IF_ERROR(s);
     if (meta.type != RecordType::kTemplate || meta.labels.count(kLabelGallery) == 0 ||
         meta.labels.at(kLabelGallery) != kSelf) {
       WipeString(&body);
-      return gone;  // some other record's id: not a gallery
+      return gone();  // some other record's id: not a gallery
     }
     auto fresh = std::make_shared<Cached>();
     fresh->id = gallery;
@@ -401,7 +447,7 @@ Status GateGalleries::Load(const vault::AccessContext& ctx, const std::string& g
     cached = std::move(fresh);
   }
   // Another gate's gallery does not exist for this gate (a device only sees its own).
-  if (cached->header.gate != gate) return gone;
+  if (cached->header.gate != gate) return gone();
   *out = std::move(cached);
   return Status::Ok();
 }
@@ -612,8 +658,8 @@ Status GateGalleries::Match(const vault::AccessContext& ctx, const std::string& 
   const bool tiny =
       bgr.cols < options_.image_limits.min_side || bgr.rows < options_.image_limits.min_side;
   if (tiny) capture.issue = face::QualityIssue::kFaceTooSmall;
-  const Status embedded = tiny ? Status::InvalidArgument("capture smaller than a face")
-                               : engine->Enrol(bgr, &probe, &capture);
+  Status embedded = tiny ? Status::InvalidArgument("capture smaller than a face")
+                         : engine->Enrol(bgr, &probe, &capture);
   if (!embedded.ok()) {
     if (capture.issue == face::QualityIssue::kNone) return embedded;
     out->quality = capture.issue;
@@ -628,7 +674,7 @@ Status GateGalleries::Match(const vault::AccessContext& ctx, const std::string& 
   std::vector<face::Candidate> candidates;
   if (claim.empty()) {
     out->mode = "1:N";
-    const Status s = cached->gallery->Identify(probe, 1, &candidates);
+    Status s = cached->gallery->Identify(probe, 1, &candidates);
     // An empty gallery (everyone refused, or wiped by a close racing us) identifies no one.
     if (!s.ok() && s.code() != Status::Code::kNotFound) return s;
   } else {
@@ -636,7 +682,7 @@ Status GateGalleries::Match(const vault::AccessContext& ctx, const std::string& 
     // The claimed traveller's distance: an exact scan of a per-flight gallery is microseconds, and
     // keeps a single copy of the templates in memory.
     std::vector<face::Candidate> all;
-    const Status s = cached->gallery->IdentifyExact(
+    Status s = cached->gallery->IdentifyExact(
         probe, static_cast<int>(std::max<std::size_t>(1, cached->gallery->size())), &all);
     if (!s.ok() && s.code() != Status::Code::kNotFound) return s;
     for (face::Candidate& c : all) {
@@ -676,7 +722,7 @@ Status GateGalleries::Match(const vault::AccessContext& ctx, const std::string& 
     kept.labels = {{kLabelGate, gate}, {kLabelGallery, gallery}};
     kept.body = encoded;
     vault::RecordMeta meta;
-    const Status s = vault_->Put(ctx, kept, &meta);
+    Status s = vault_->Put(ctx, kept, &meta);
     if (s.ok()) {
       capture_id = meta.id;
     } else if (s.code() != Status::Code::kNotFound) {  // NotFound: no retention rule, dropped
@@ -708,7 +754,7 @@ Status GateGalleries::Match(const vault::AccessContext& ctx, const std::string& 
   record.labels = std::move(labels);
   record.body = text;
   vault::RecordMeta meta;
-  const Status s = vault_->Put(ctx, record, &meta);
+  Status s = vault_->Put(ctx, record, &meta);
   if (!s.ok()) {
     // No decision on record, so no capture either.
     if (!capture_id.empty()) (void)vault_->Delete(ctx, capture_id);

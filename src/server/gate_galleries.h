@@ -67,10 +67,20 @@ struct GateGalleriesOptions {
   KeepPolicy keep;
   bool keep_document_photos = false;  // as `gallery_photo` records; off: templates only
   std::size_t max_travellers = 1000;  // per manifest
-  std::size_t max_photo_bytes = std::size_t{4} << 20;  // one encoded document photo
-  std::size_t max_cached_galleries = 64;               // per node; least recently used go first
-  ImageLimits image_limits;                            // document photos and live captures
+  std::size_t max_photo_bytes = std::size_t{4} << 20;      // one encoded document photo
+  std::size_t max_manifest_bytes = std::size_t{64} << 20;  // the whole JSON body (413 above)
+  std::size_t max_cached_galleries = 64;                   // per node; least recently used go first
+  ImageLimits image_limits;                                // document photos and live captures
 };
+
+// The "gates" section of the service config (docs/service-gates.md), every key optional except
+// traveller_key:
+//   {"traveller_key": PATH, "create_traveller_key": false,
+//    "keep": {"citizen": "drop", "non_citizen": "keep"}, "keep_document_photos": false,
+//    "max_travellers": 1000, "max_photo_bytes": 4194304, "max_manifest_bytes": 67108864,
+//    "max_cached_galleries": 64}
+// InvalidArgument naming the key for an unknown key or a wrong type; errors of LoadTravellerKey.
+Status GateGalleriesOptionsFromJson(std::string_view json, Env* env, GateGalleriesOptions* out);
 
 // One manifest entry, decoded (the route parses and validates the JSON).
 struct ManifestTraveller {

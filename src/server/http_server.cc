@@ -211,6 +211,15 @@ bool IsJsonType(std::string_view type) {
   return type == "application/json" || (type.size() > 5 && type.substr(type.size() - 5) == "+json");
 }
 
+// Clients choose the method token: only known verbs become label values, so a client cannot
+// grow the metrics without bound.
+std::string MethodLabel(const std::string& method) {
+  for (const char* known : {"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"}) {
+    if (method == known) return method;
+  }
+  return method.empty() ? "none" : "other";
+}
+
 ApiResponse ErrorWithId(int status, std::string_view code, std::string_view message,
                         const std::string& request_id) {
   return ApiResponse::Json(
@@ -1187,7 +1196,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (Metrics* metrics = ctx().metrics; metrics != nullptr) {
       metrics->Increment("requests_total", "HTTP requests, by route pattern, method and status",
                          {{"route", s.route_label},
-                          {"method", s.request.method.empty() ? "none" : s.request.method},
+                          {"method", MethodLabel(s.request.method)},
                           {"status", std::to_string(status)}});
       metrics->Observe("request_duration_seconds", "Time from header to response, by route",
                        {{"route", s.route_label}}, seconds);
@@ -1197,7 +1206,7 @@ class Session : public std::enable_shared_from_this<Session> {
     line.node = ctx().node_name;
     line.principal = s.principal;
     line.role = s.role;
-    line.method = s.request.method;
+    line.method = MethodLabel(s.request.method);
     line.route = s.route_label;
     line.status = status;
     line.bytes = bytes;

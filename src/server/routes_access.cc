@@ -38,7 +38,7 @@ namespace {
 using nlohmann::json;
 using policy::AccessStore;
 
-constexpr std::int64_t kSecond = 1000 * 1000;
+constexpr std::int64_t kSecond = 1000000;
 constexpr std::int64_t kDefaultExportWindow = 3600 * kSecond;
 // An export is built in memory before it is handed out; past these it must be narrowed.
 constexpr std::size_t kMaxExportFiles = 10000;

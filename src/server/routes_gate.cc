@@ -67,6 +67,13 @@ bool DepthWithin(std::string_view text, int max_depth) {
   return true;
 }
 
+std::string Dotted(const std::string& parent, const std::string& child) {
+  std::string out = parent;
+  out += '.';
+  out += child;
+  return out;
+}
+
 ApiResponse InvalidField(const std::string& field, const std::string& why) {
   ApiResponse r = ApiResponse::Error(400, "invalid_argument", field + ": " + why);
   json body = json::parse(r.body);
@@ -141,6 +148,12 @@ bool DecodeBase64(const std::string& text, std::size_t max_bytes, std::string* o
 // Parses and checks a manifest; on failure *error is the response.
 bool ParseManifest(const ApiRequest& request, const GateGalleriesOptions& options,
                    Manifest* manifest, ApiResponse* error) {
+  if (request.body.size() > options.max_manifest_bytes) {
+    *error = ApiResponse::Error(
+        413, "body_too_large",
+        "a manifest is at most " + std::to_string(options.max_manifest_bytes) + " bytes");
+    return false;
+  }
   if (!DepthWithin(request.body, kMaxJsonDepth)) {
     *error = ApiResponse::Error(400, "malformed_json", "nested deeper than the manifest format");
     return false;
@@ -192,7 +205,7 @@ bool ParseManifest(const ApiRequest& request, const GateGalleriesOptions& option
     for (const auto& [key, value] : t.items()) {
       if (key != "id" && key != "subject" && key != "photo_jpeg_base64" &&
           key != "template_base64") {
-        *error = InvalidField(at + "." + key, "unknown field");
+        *error = InvalidField(Dotted(at, key), "unknown field");
         ok = false;
         break;
       }
@@ -229,8 +242,9 @@ bool ParseManifest(const ApiRequest& request, const GateGalleriesOptions& option
       break;
     }
     const std::string field = has_photo ? "photo_jpeg_base64" : "template_base64";
+    const std::string field_path = Dotted(at, field);
     if (!t[field].is_string()) {
-      *error = InvalidField(at + "." + field, "must be a base64 string");
+      *error = InvalidField(field_path, "must be a base64 string");
       ok = false;
       break;
     }
@@ -238,13 +252,13 @@ bool ParseManifest(const ApiRequest& request, const GateGalleriesOptions& option
     const std::size_t limit = has_photo ? options.max_photo_bytes : std::size_t{4096};
     bool too_large = false;
     if (!DecodeBase64(text, limit, has_photo ? &entry.photo : &entry.template_bytes, &too_large)) {
-      *error = too_large ? InvalidField(at + "." + field,
-                                        "larger than " + std::to_string(limit) + " bytes")
-                         : InvalidField(at + "." + field, "not valid base64");
+      *error = too_large
+                   ? InvalidField(field_path, "larger than " + std::to_string(limit) + " bytes")
+                   : InvalidField(field_path, "not valid base64");
       ok = false;
     }
     if (entry.photo.empty() && entry.template_bytes.empty() && ok) {
-      *error = InvalidField(at + "." + field, "empty");
+      *error = InvalidField(field_path, "empty");
       ok = false;
     }
     WipeString(&text);

@@ -75,9 +75,10 @@ ApiResponse FromStatus(const Status& s) {
   }
 }
 
-std::string QueryOr(const ApiRequest& request, const std::string& key, std::string fallback) {
+std::string QueryOr(const ApiRequest& request, const std::string& key,
+                    const std::string& fallback) {
   const auto it = request.query.find(key);
-  return it == request.query.end() ? std::move(fallback) : it->second;
+  return it == request.query.end() ? fallback : it->second;
 }
 
 bool HasQuery(const ApiRequest& request, const std::string& key) {
@@ -401,8 +402,10 @@ ApiResponse ListPlates(LaneState& state, ApiRequest& request) {
   bool exhausted = false;
   bool stop = false;
   while (!stop) {
+    // Full already, or out of decryptions: stop before asking the vault for another page.
+    if (plates.size() >= limit || (text && decrypted >= options.max_text_decrypts)) break;
     filter.cursor = cursor;
-    filter.limit = std::min<std::size_t>(200, options.max_list_scan - scanned);
+    filter.limit = std::min<std::size_t>(1000, options.max_list_scan - scanned);
     vault::RecordPage page;
     const Status s = state.ctx->vault->List(vctx, filter, &page);
     if (!s.ok()) return FromStatus(s);
@@ -458,9 +461,16 @@ ApiResponse GetRead(LaneState& state, const ApiRequest& request, const char* pur
     return ApiResponse::Error(404, "not_found", "no such plate read");
   }
   if (!s.ok()) return FromStatus(s);
-  if (LaneScoped(request.principal.role) && !request.principal.InScope(LaneOf(*meta))) {
+  const std::string lane = LaneOf(*meta);
+  if (LaneScoped(request.principal.role) && !request.principal.InScope(lane)) {
     return ApiResponse::Error(403, "out_of_scope",
                               "this read belongs to a lane that is not in your scope");
+  }
+  // The server authorised the request (scope, a vendor's ticket) for the lane the query names.
+  if (const auto named = request.query.find("lane");
+      named != request.query.end() && named->second != lane) {
+    return ApiResponse::Error(403, "out_of_scope",
+                              "this read is not from lane '" + named->second + "'");
   }
   const Status p = ParseReadBody(body, read);
   if (!p.ok()) return FromStatus(p);
@@ -484,10 +494,14 @@ ApiResponse GetCrop(LaneState& state, ApiRequest& request) {
   // A vendor's ticket is for one lane; the server checked that it is live, and here it must be the
   // lane of this record (the path does not name one).
   if (request.principal.role == Role::kVendor) {
-    if (request.ticket_id.empty()) {
-      return ApiResponse::Error(403, "ticket_required", "a vendor needs a ticket for this lane");
+    if (request.ticket_id.empty() || request.query.count("lane") == 0) {
+      return ApiResponse::Error(403, "ticket_required",
+                                "a vendor needs a ticket for this read's lane, named in ?lane=");
     }
-    if (state.ctx->access != nullptr) {
+    if (state.ctx->access == nullptr) {
+      return ApiResponse::Error(500, "internal", "no access store to check the vendor's ticket");
+    }
+    {
       std::vector<policy::TicketInfo> tickets;
       const Status t = state.ctx->access->ListTickets(&tickets);
       if (!t.ok()) return FromStatus(t);
@@ -752,12 +766,14 @@ void AddLaneRoutes(ServiceContext& ctx, const LaneOptions& options, std::vector<
   };
   routes->push_back({"POST", "/v1/lanes/{lane}/reads", "plate.read", "plate_read", "lane", true,
                      bind(PostReads)});
+  // The plate routes name no lane in their path; an optional query parameter `lane` does, and the
+  // server checks scope and vendor tickets against it (the handlers check the records are from it).
   routes->push_back(
-      {"GET", "/v1/plates", "plate.lookup", "plate_read", "", false, bind(ListPlates)});
+      {"GET", "/v1/plates", "plate.lookup", "plate_read", "lane", false, bind(ListPlates)});
   routes->push_back(
-      {"GET", "/v1/plates/{id}", "plate.lookup", "plate_read", "", false, bind(GetPlate)});
+      {"GET", "/v1/plates/{id}", "plate.lookup", "plate_read", "lane", false, bind(GetPlate)});
   routes->push_back(
-      {"GET", "/v1/plates/{id}/crop", "plate.crop", "plate_crop", "", false, bind(GetCrop)});
+      {"GET", "/v1/plates/{id}/crop", "plate.crop", "plate_crop", "lane", false, bind(GetCrop)});
   routes->push_back(
       {"GET", "/v1/stats/lanes", "stats.read", "aggregate_stats", "", false, bind(LaneStats)});
   routes->push_back({"GET", "/v1/devices/health", "device.health", "device_health", "", false,

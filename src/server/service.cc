@@ -513,7 +513,13 @@ Status Service::Open(const ServiceConfig& config, std::unique_ptr<Service>* serv
   vault_options.key_uri = config.vault.keys;
   vault_options.key_secret = secret;
   vault_options.retention_path = config.vault.retention;
-  vault_options.key_options.create_if_missing = config.vault.create_keys;
+  // A missing keyring is created only when that cannot orphan data: when asked to, or when the
+  // vault itself is a new SQLite file (a first start). A mistyped keyring path next to an
+  // existing vault must fail, not start a fresh keyring that cannot read the records.
+  const bool new_sqlite_vault = config.vault.store.rfind("sqlite:", 0) == 0 &&
+                                env->KindOf(config.vault.store.substr(7)) == FileKind::kMissing;
+  vault_options.key_options.create_if_missing =
+      config.vault.keys.rfind("keyring:", 0) == 0 && (config.vault.create_keys || new_sqlite_vault);
   vault_options.audit = impl->audit.get();
   vault_options.env = env;
   PORTCULLIS_RETURN_IF_ERROR(vault::Vault::Open(vault_options, &impl->vault).WithContext("vault"));

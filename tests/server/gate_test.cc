@@ -6,14 +6,17 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -470,6 +473,8 @@ TEST_F(GateTest, CitizenCapturesAreDroppedNonCitizensKeptOnceAndNeverReturned) {
   ApiResponse r = Match(node_, gallery, citizen_capture, "", kGate, "image/jpeg", &body_after);
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(json::parse(r.body)["capture"], "dropped");
+  EXPECT_LT(r.body.size(), 600u);
+  EXPECT_EQ(r.body.find(Base64(citizen_capture).substr(0, 40)), std::string::npos);
   EXPECT_TRUE(body_after.empty()) << "the handler must wipe the capture it was given";
   EXPECT_TRUE(Records(node_, vault::RecordType::kKeptCapture).empty());
   auto decisions = Records(node_, vault::RecordType::kMatchDecision);
@@ -694,6 +699,12 @@ TEST_F(GateTest, ManifestLimits) {
   EXPECT_EQ(json::parse(r.body)["error"]["field"], "travellers[0].photo_jpeg_base64");
   EXPECT_NE(json::parse(r.body)["error"]["message"].get<std::string>().find("larger than"),
             std::string::npos);
+  GateGalleriesOptions tight;
+  tight.max_manifest_bytes = 1000;
+  Node* tiny = MakeNode(tight);
+  r = Open(tiny, Manifest().dump());
+  EXPECT_EQ(r.status, 413) << r.body;
+  EXPECT_EQ(json::parse(r.body)["error"]["code"], "body_too_large");
 }
 
 TEST_F(GateTest, TravellerLookupFindsTheManifestEntryAndDecisions) {
@@ -824,6 +835,69 @@ TEST_F(GateTest, TravellerKeysAreKeyedAndTheKeyFileIsChecked) {
   EXPECT_EQ(fs::status(path).permissions() & fs::perms::group_all, fs::perms::none);
   std::ofstream(path, std::ios::trunc) << "not hex\n";
   EXPECT_EQ(LoadTravellerKey(Env::Default(), path, true, &k1).code(), Status::Code::kCorruption);
+}
+
+TEST_F(GateTest, TheGatesSectionOfTheConfig) {
+  const std::string path = dir_ + "/gates.key";
+  GateGalleriesOptions options;
+  const std::string config = R"({"traveller_key": ")" + path +
+                             R"(", "create_traveller_key": true, "keep": {"citizen": "keep"},
+      "keep_document_photos": true, "max_travellers": 10, "max_photo_bytes": 1000,
+      "max_manifest_bytes": 5000, "max_cached_galleries": 2})";
+  ASSERT_TRUE(GateGalleriesOptionsFromJson(config, Env::Default(), &options).ok());
+  EXPECT_EQ(options.traveller_key.size(), kTravellerKeyBytes);
+  EXPECT_TRUE(options.keep.citizen);
+  EXPECT_TRUE(options.keep.non_citizen);
+  EXPECT_TRUE(options.keep_document_photos);
+  EXPECT_EQ(options.max_travellers, 10u);
+  EXPECT_EQ(options.max_photo_bytes, 1000u);
+  EXPECT_EQ(options.max_manifest_bytes, 5000u);
+  EXPECT_EQ(options.max_cached_galleries, 2u);
+  const std::string key = R"({"traveller_key": ")" + path + R"(", )";
+  for (const std::string& bad :
+       {std::string("{}"), std::string("[1]"), std::string("{"), key + R"("max_travellers": 0})",
+        key + R"("max_travellers": -3})", key + R"("max_travellers": "ten"})",
+        key + R"("keep": {"citizen": "yes"}})", key + R"("keep_document_photos": "no"})",
+        key + R"("colour": "blue"})"}) {
+    EXPECT_EQ(GateGalleriesOptionsFromJson(bad, Env::Default(), &options).code(),
+              Status::Code::kInvalidArgument)
+        << bad;
+  }
+  EXPECT_EQ(GateGalleriesOptionsFromJson(R"({"traveller_key": ")" + dir_ + R"(/missing.key"})",
+                                         Env::Default(), &options)
+                .code(),
+            Status::Code::kNotFound);
+}
+
+TEST_F(GateTest, ManyThreadsMatchWhileAnotherClosesWithoutACrash) {
+  // Engines are per worker; the gallery cache is shared. Two workers match while the gallery is
+  // closed under them: each answer is a decision or a 404, never a crash or a stale match after
+  // the close returned.
+  const std::string gallery = OpenStandard(node_);
+  std::unique_ptr<face::FaceEngine> second_engine;
+  ASSERT_TRUE(face::FaceEngine::Open(face::FaceEngineOptions{}, &second_engine).ok());
+  std::atomic<bool> closed{false};
+  std::atomic<int> after_close_matches{0};
+  auto worker = [&](face::FaceEngine* engine, const std::string& person) {
+    for (std::size_t i = 1; i < 6; ++i) {
+      ApiRequest r = Request("POST", "", {{"gate", kGate}, {"gallery", gallery}}, "image/jpeg",
+                             Chip(person, i));
+      r.engines.faces = engine;
+      const bool was_closed = closed.load();
+      const ApiResponse response =
+          Call(node_, "POST", "/v1/gates/{gate}/galleries/{gallery}/match", r);
+      EXPECT_TRUE(response.status == 200 || response.status == 404) << response.body;
+      if (was_closed && response.status == 200) ++after_close_matches;
+    }
+  };
+  std::thread a(worker, engine_.get(), "John_Salley");
+  std::thread b(worker, second_engine.get(), "John_Savage");
+  ASSERT_EQ(Close(node_, gallery).status, 200);
+  closed = true;
+  a.join();
+  b.join();
+  EXPECT_EQ(after_close_matches.load(), 0);
+  EXPECT_TRUE(Records(node_, vault::RecordType::kTemplate).empty());
 }
 
 }  // namespace

@@ -250,8 +250,11 @@ class LaneTest : public ::testing::Test {
   ApiResponse GetPlate(const std::string& id, const Principal& who = kOfficer) {
     return Call("GET", "/v1/plates/{id}", who, {{"id", id}}, {}, "", "", "vehicle check");
   }
-  ApiResponse GetCrop(const std::string& id, const Principal& who, const std::string& ticket = "") {
-    return Call("GET", "/v1/plates/{id}/crop", who, {{"id", id}}, {}, "", "",
+  ApiResponse GetCrop(const std::string& id, const Principal& who, const std::string& ticket = "",
+                      const std::string& lane = "") {
+    std::map<std::string, std::string> query;
+    if (!lane.empty()) query["lane"] = lane;
+    return Call("GET", "/v1/plates/{id}/crop", who, {{"id", id}}, query, "", "",
                 who.role == Role::kOfficer ? "vehicle check" : "", ticket);
   }
 
@@ -472,11 +475,11 @@ class LaneClipTest : public LaneTest {
   // with 4 empty frames between them.
   std::string WriteClip(const std::string& path) {
     cv::VideoWriter writer(path, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), 10,
-                           cv::Size(960, 540));
+                           cv::Size(640, 360));
     EXPECT_TRUE(writer.isOpened());
-    const cv::Mat first = Scene("7KDT482", 11, 960, 540, 220);
-    const cv::Mat second = Scene("RXN5521", 29, 960, 540, 220);
-    const cv::Mat road(540, 960, CV_8UC3, cv::Scalar(70, 70, 70));
+    const cv::Mat first = Scene("7KDT482", 11, 640, 360, 170);
+    const cv::Mat second = Scene("RXN5521", 29, 640, 360, 170);
+    const cv::Mat road(360, 640, CV_8UC3, cv::Scalar(70, 70, 70));
     for (int i = 0; i < 4; ++i) writer.write(first);
     for (int i = 0; i < 4; ++i) writer.write(road);
     for (int i = 0; i < 4; ++i) writer.write(second);
@@ -528,7 +531,7 @@ TEST_F(LaneClipTest, ABadClipIsRefusedAndLeavesNoFileBehind) {
 
 TEST_F(LaneClipTest, FramesOverTheLimitAreRefused) {
   LaneOptions options;
-  options.clip.max_side = 640;  // the clip is 960 x 540
+  options.clip.max_side = 480;  // the clip is 640 x 360
   AddRoutes(options);
   const ApiResponse r = PostFrame("7", "video/x-msvideo", WriteClip(dir_ + "/clip.avi"));
   EXPECT_EQ(r.status, 400) << r.body;
@@ -580,25 +583,46 @@ TEST_F(LaneTest, AVendorSeesOnlyCropsOfItsTicketedLanes) {
   ticket.lane = "7";
   tickets_.tickets = {ticket};
 
+  // The server has checked the ticket for the lane the query names (?lane=); the handler checks
+  // the record against it, against the vendor's scope, and the ticket's lane.
   const Principal outside = Who("vendor:acme", Role::kVendor, {"3"});
-  const ApiResponse out = GetCrop(id, outside, ticket.id);
+  const ApiResponse out = GetCrop(id, outside, ticket.id, "7");
   EXPECT_EQ(out.status, 403);
   EXPECT_EQ(ErrorCode(out), "out_of_scope");
 
   const Principal inside = Who("vendor:acme", Role::kVendor, {"3", "7"});
-  const ApiResponse no_ticket = GetCrop(id, inside);
+  const ApiResponse no_ticket = GetCrop(id, inside, "", "7");
   EXPECT_EQ(no_ticket.status, 403);
   EXPECT_EQ(ErrorCode(no_ticket), "ticket_required");
+  const ApiResponse no_lane = GetCrop(id, inside, ticket.id);
+  EXPECT_EQ(no_lane.status, 403);
+  EXPECT_EQ(ErrorCode(no_lane), "ticket_required");
 
-  tickets_.tickets[0].lane = "3";  // a ticket for another lane of the contract
-  const ApiResponse wrong_lane = GetCrop(id, inside, ticket.id);
+  // A ticket for lane 3 of the contract, used on a lane-7 read: the query says 3 (so the server
+  // accepted the ticket), the record says 7.
+  tickets_.tickets[0].lane = "3";
+  const ApiResponse other_lane = GetCrop(id, inside, ticket.id, "3");
+  EXPECT_EQ(other_lane.status, 403);
+  EXPECT_EQ(ErrorCode(other_lane), "out_of_scope");
+  // Or the query says 7 but the ticket is for 3 (a server that did not check it).
+  const ApiResponse wrong_lane = GetCrop(id, inside, ticket.id, "7");
   EXPECT_EQ(wrong_lane.status, 403);
   EXPECT_EQ(ErrorCode(wrong_lane), "ticket_invalid");
 
   tickets_.tickets[0].lane = "7";
-  const ApiResponse ok = GetCrop(id, inside, ticket.id);
+  const ApiResponse ok = GetCrop(id, inside, ticket.id, "7");
   ASSERT_EQ(ok.status, 200) << ok.body;
   EXPECT_EQ(ok.body, crop);
+  EXPECT_EQ(ok.headers.at("Cache-Control"), "no-store");
+
+  // No access store to check the ticket with: refused, not waved through.
+  ctx_.access = nullptr;
+  EXPECT_EQ(GetCrop(id, inside, ticket.id, "7").status, 500);
+  ctx_.access = &tickets_;
+
+  // An officer naming the wrong lane is refused too.
+  EXPECT_EQ(GetCrop(id, kOfficer, "", "9").status, 403);
+  EXPECT_EQ(GetCrop(id, kOfficer, "", "7").status, 200);
 
   // A device of another lane cannot read this lane's records either.
   const ApiResponse device = GetPlate(id, Who("lane:9", Role::kLaneDevice, {"9"}));
@@ -856,9 +880,9 @@ TEST_F(LaneTest, TheRoutesAreTheContract) {
   }
   EXPECT_EQ(table, (std::vector<std::string>{
                        "POST /v1/lanes/{lane}/reads plate.read plate_read lane heavy",
-                       "GET /v1/plates plate.lookup plate_read ",
-                       "GET /v1/plates/{id} plate.lookup plate_read ",
-                       "GET /v1/plates/{id}/crop plate.crop plate_crop ",
+                       "GET /v1/plates plate.lookup plate_read lane",
+                       "GET /v1/plates/{id} plate.lookup plate_read lane",
+                       "GET /v1/plates/{id}/crop plate.crop plate_crop lane",
                        "GET /v1/stats/lanes stats.read aggregate_stats ",
                        "GET /v1/devices/health device.health device_health ",
                        "GET /v1/retention retention.read retention ",
