@@ -154,6 +154,7 @@ Status ParseServiceConfig(std::string_view text, const std::string& base_dir,
   Fields top(doc, "");
   top.Ignore("comment");
   PORTCULLIS_RETURN_IF_ERROR(top.String("node", true, &c.node));
+  PORTCULLIS_RETURN_IF_ERROR(top.String("scratch_dir", false, &c.scratch_dir));
   if (!ValidNodeName(c.node)) {
     return Status::InvalidArgument("node: must match [A-Za-z0-9._-]{1,64}");
   }
@@ -285,6 +286,7 @@ Status ParseServiceConfig(std::string_view text, const std::string& base_dir,
   c.vault.keys = Resolve(base_dir, c.vault.keys);
   c.vault.secret_file = Resolve(base_dir, c.vault.secret_file);
   c.vault.retention = Resolve(base_dir, c.vault.retention);
+  c.scratch_dir = Resolve(base_dir, c.scratch_dir);
   c.audit.log = Resolve(base_dir, c.audit.log);
   c.audit.keys = Resolve(base_dir, c.audit.keys);
   c.access.store = Resolve(base_dir, c.access.store);
@@ -571,6 +573,8 @@ Status Service::Open(const ServiceConfig& config, std::unique_ptr<Service>* serv
   ctx.policy = impl->policy.get();
   ctx.metrics = &impl->metrics;
   ctx.node_name = config.node;
+  ctx.scratch_dir = config.scratch_dir;
+  ctx.retention_path = config.vault.retention;
   Impl* raw = impl.get();
   std::vector<Route> routes = BuildRouteTable(ctx, [raw] { return raw->Probe(); });
 

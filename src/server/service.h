@@ -23,6 +23,9 @@ struct ServiceConfig {
   std::string node = "node";  // [A-Za-z0-9._-]{1,64}
   std::string host = "127.0.0.1";
   std::uint16_t port = 8443;  // 0: any free port (tests)
+  // Private working files (an uploaded clip while it is read); "" = $TMPDIR. Files are 0600 and
+  // deleted on every path.
+  std::string scratch_dir;
   struct Tls {
     std::string cert, key, client_ca;
   } tls;
