@@ -35,8 +35,7 @@ namespace {
 constexpr int kKeks = 12;
 
 std::string SourceDir() {
-  // tests/server/multinode_keys_test.cc -> the repository root.
-  return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path().string();
+  return PORTCULLIS_SOURCE_DIR;
 }
 
 std::string Hex(std::string_view bytes) {

@@ -90,9 +90,7 @@ class PeriodicJobsTest : public ::testing::Test {
     options.key_options.create_if_missing = true;
     options.key_options.keyring_opslimit = 1;
     options.key_options.keyring_memlimit = 8192;
-    options.retention_path =
-        std::filesystem::path(__FILE__).parent_path().parent_path().parent_path().string() +
-        "/data/retention.json";
+    options.retention_path = std::string(PORTCULLIS_SOURCE_DIR) + "/data/retention.json";
     options.audit = log_.get();
     options.env = &env_;
     const Status s = vault::Vault::Open(options, &vault_);
