@@ -193,7 +193,10 @@ void BM_MatchNonCitizen(benchmark::State& state) {
 }
 void BM_MatchClaim(benchmark::State& state) { Match(state, F().citizen_capture, "P-0", "dropped"); }
 BENCHMARK(BM_MatchCitizen)->MeasureProcessCPUTime()->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_MatchNonCitizen)->MeasureProcessCPUTime()->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MatchNonCitizen)
+    ->MeasureProcessCPUTime()
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MatchClaim)->MeasureProcessCPUTime()->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace

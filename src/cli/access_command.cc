@@ -68,8 +68,8 @@ Status ParseTtl(const std::string& text, std::int64_t* micros) {
     return Status::Ok();
   }
   Status bad = Status::InvalidArgument("--ttl '" + text +
-                                             "': expected a number with s, m, h or d (e.g. 30d), "
-                                             "or 'never'");
+                                       "': expected a number with s, m, h or d (e.g. 30d), "
+                                       "or 'never'");
   if (text.size() < 2 || text.size() > 8) return bad;
   std::int64_t unit = 0;
   switch (text.back()) {

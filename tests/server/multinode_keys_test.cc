@@ -34,9 +34,7 @@ namespace {
 
 constexpr int kKeks = 12;
 
-std::string SourceDir() {
-  return PORTCULLIS_SOURCE_DIR;
-}
+std::string SourceDir() { return PORTCULLIS_SOURCE_DIR; }
 
 std::string Hex(std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
