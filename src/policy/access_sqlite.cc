@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "policy/access_sql.h"
+#include "vault/sqlite_store.h"
 
 namespace portcullis::policy::sql {
 
@@ -22,40 +23,7 @@ std::int64_t Row::Int(std::size_t i) const {
 
 namespace {
 
-// SQLite's result codes as Status, in the vault store's manner (src/vault/sqlite_store.cc).
-Status SqliteError(int rc, sqlite3* db, const std::string& what) {
-  std::string detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-  const int sys = db != nullptr ? sqlite3_system_errno(db) : 0;
-  if ((rc & 0xff) == SQLITE_IOERR && sys != 0) {
-    detail += std::string(" (") + std::strerror(sys) + ")";
-  }
-  const std::string msg = what + ": " + detail;
-  if ((rc & 0xff) == SQLITE_FULL || rc == SQLITE_IOERR_WRITE ||
-      ((rc & 0xff) == SQLITE_IOERR && (sys == ENOSPC || sys == EFBIG || sys == EDQUOT))) {
-    return Status::IOError(what + ": disk full: " + detail);
-  }
-  switch (rc & 0xff) {
-    case SQLITE_IOERR:
-    case SQLITE_CANTOPEN:
-    case SQLITE_PERM:
-    case SQLITE_READONLY:
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-    case SQLITE_PROTOCOL:
-      return Status::IOError(msg);
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-    case SQLITE_FORMAT:
-      return Status::Corruption(msg);
-    case SQLITE_CONSTRAINT:
-      return Status::InvalidArgument(msg);
-    case SQLITE_NOMEM:
-    case SQLITE_TOOBIG:
-      return Status::ResourceExhausted(msg);
-    default:
-      return Status::Internal(msg);
-  }
-}
+using vault::SqliteError;  // one mapping of SQLite's result codes for every store
 
 class SqliteSession : public Session {
  public:

@@ -16,7 +16,6 @@
 #include "vault/store_uri.h"
 
 namespace portcullis::vault {
-namespace {
 
 // Maps SQLite's result codes onto Status: a full disk and failed I/O are IOError, a file that is
 // not (or no longer) a valid database is Corruption, a violated constraint is the caller's error.
@@ -56,6 +55,8 @@ Status SqliteError(int rc, sqlite3* db, const std::string& what) {
       return Status::Internal(msg);
   }
 }
+
+namespace {
 
 // A prepared statement, finalized on every path.
 class Stmt {
