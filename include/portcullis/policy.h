@@ -39,7 +39,7 @@ Status ParseRole(std::string_view name, Role* role);
 
 // The actions the service performs and the data categories they touch. A policy file may name
 // only these (Load checks), so a typo cannot silently grant or deny nothing.
-inline constexpr std::array<std::string_view, 22> kActions = {
+inline constexpr std::array<std::string_view, 25> kActions = {
     "plate.read",        // lane: post a frame or clip, get plate reads (stored per retention)
     "plate.lookup",      // read a stored plate read (text, lane, time)
     "plate.crop",        // read a stored plate crop image
@@ -62,6 +62,9 @@ inline constexpr std::array<std::string_view, 22> kActions = {
     "export.read",       // list export requests
     "principal.manage",  // create principals, issue and revoke tokens
     "principal.read",    // list principals (never tokens)
+    "event.submit",      // a lane agent delivers a sealed vehicle-pass event (reads, crops, faces)
+    "device.report",     // a device reports its health and its maintenance sessions
+    "maintenance.open",  // open a time-boxed maintenance session on a device for a technician
 };
 inline constexpr std::array<std::string_view, 13> kCategories = {
     "plate_read",        // a plate read: text, confidence, lane, time

@@ -37,8 +37,9 @@ struct Rule {
 // shredder are not a vendor's to touch.
 constexpr std::array<std::string_view, 4> kVendorForbiddenCategories = {
     "traveller_record", "traveller_photo", "face_template", "match_decision"};
-constexpr std::array<std::string_view, 4> kVendorForbiddenActions = {
-    "audit.export", "principal.manage", "ticket.grant", "retention.purge"};
+constexpr std::array<std::string_view, 6> kVendorForbiddenActions = {
+    "audit.export",    "principal.manage", "ticket.grant",
+    "retention.purge", "event.submit",     "maintenance.open"};
 
 bool VendorForbiddenAction(std::string_view action) {
   return action.starts_with("export.") ||

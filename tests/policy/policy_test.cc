@@ -47,6 +47,9 @@ const std::map<std::string, std::string>& ActionCategory() {
       {"export.read", "export"},
       {"principal.manage", "principal"},
       {"principal.read", "principal"},
+      {"event.submit", "plate_read"},
+      {"device.report", "device_health"},
+      {"maintenance.open", "device_health"},
   };
   return kMap;
 }
@@ -72,7 +75,9 @@ const std::set<std::pair<std::string, std::string>>& ExpectedAllowed() {
       {"supervisor", "export.read"},    {"auditor", "export.read"},
       {"supervisor", "export.approve"}, {"supervisor", "export.download"},
       {"auditor", "audit.read"},        {"admin", "audit.read"},
-      {"auditor", "audit.export"},
+      {"auditor", "audit.export"},      {"lane_device", "event.submit"},
+      {"lane_device", "device.report"}, {"gate_device", "device.report"},
+      {"supervisor", "maintenance.open"},
   };
   return kAllowed;
 }
