@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <system_error>
@@ -101,6 +102,45 @@ Status FaultyDataDir::NewRandomAccessFile(const std::string& name,
                                           std::unique_ptr<RandomAccessFile>* file) {
   PORTCULLIS_RETURN_IF_ERROR(Alive());
   return base_->NewRandomAccessFile(name, file);
+}
+
+SealedEvent MakeQueueEvent(std::uint64_t sequence, std::size_t bytes) {
+  SealedEvent e;
+  e.sequence = sequence;
+  char id[33];
+  std::snprintf(id, sizeof id, "%016llx%016llx", static_cast<unsigned long long>(sequence),
+                static_cast<unsigned long long>(sequence * 0x9E3779B97F4A7C15ULL));
+  e.event_id.assign(id, 32);
+  e.sealed.resize(bytes);
+  std::uint64_t x = sequence * 0x2545F4914F6CDD1DULL + bytes + 1;  // xorshift64: cheap noise
+  for (char& c : e.sealed) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c = static_cast<char>(x & 0xffU);
+  }
+  return e;
+}
+
+bool IsIntactQueueEvent(const SealedEvent& event) {
+  const SealedEvent expected = MakeQueueEvent(event.sequence, event.sealed.size());
+  return expected.event_id == event.event_id && expected.sealed == event.sealed;
+}
+
+Status DrainQueue(SealedQueue* queue, std::vector<SealedEvent>* events) {
+  events->clear();
+  while (true) {
+    SealedEvent e;
+    const Status s = queue->Front(&e);
+    if (s.code() == Status::Code::kNotFound) return Status::Ok();
+    PORTCULLIS_RETURN_IF_ERROR(s);
+    PORTCULLIS_RETURN_IF_ERROR(queue->PopFront(e.event_id));
+    events->push_back(std::move(e));
+  }
+}
+
+void CopyTree(const std::string& from, const std::string& to) {
+  std::filesystem::copy(from, to, std::filesystem::copy_options::recursive);
 }
 
 TempDir::TempDir() {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "lane/data_dir.h"
+#include "lane/sealed_queue.h"
 
 namespace portcullis::lane::testing_util {
 
@@ -67,5 +68,17 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// A sealed-looking event whose id and payload are a pure function of (sequence, bytes), so a
+// reader can check that what came back is exactly what was appended.
+SealedEvent MakeQueueEvent(std::uint64_t sequence, std::size_t bytes);
+// True when event is MakeQueueEvent(event.sequence, event.sealed.size()).
+bool IsIntactQueueEvent(const SealedEvent& event);
+
+// Drains the queue (Front + PopFront until empty) and returns what it held.
+Status DrainQueue(SealedQueue* queue, std::vector<SealedEvent>* events);
+
+// Copies a directory tree (a queue's state before an injected fault).
+void CopyTree(const std::string& from, const std::string& to);
 
 }  // namespace portcullis::lane::testing_util
