@@ -27,11 +27,21 @@ class AppendFile {
   [[nodiscard]] virtual std::uint64_t size() const = 0;
 };
 
+// Positional reads of a file in the DataDir (the queue reads one record at a time).
+class RandomAccessFile {
+ public:
+  virtual ~RandomAccessFile() = default;
+  // Reads up to n bytes at offset into *bytes (fewer only at the end of the file).
+  virtual Status Read(std::uint64_t offset, std::size_t n, std::string* bytes) const = 0;
+  [[nodiscard]] virtual std::uint64_t size() const = 0;
+};
+
 class DataDir {
  public:
   virtual ~DataDir() = default;
   // Opens (creating with mode 0700 when missing) the directory `path`; fails when it is not a
-  // directory, is a symlink, or is not owned by this user.
+  // directory, is a symlink, is not owned by this user or is writable by group or others
+  // (InvalidArgument). Files are created 0600, subdirectories 0700.
   static Status Open(const std::string& path, std::unique_ptr<DataDir>* dir);
 
   [[nodiscard]] virtual const std::string& path() const = 0;
@@ -46,6 +56,10 @@ class DataDir {
   virtual Status List(const std::string& subdir, std::vector<std::string>* names) = 0;  // sorted
   // Bytes free on the file system (statvfs), for the disk-full health check.
   virtual Status FreeBytes(std::uint64_t* bytes) = 0;
+  // Opens an existing file for positional reads (same name rules; NotFound when missing). Not
+  // pure: the default reads the whole file through ReadFile, so a test double need not add it.
+  virtual Status NewRandomAccessFile(const std::string& name,
+                                     std::unique_ptr<RandomAccessFile>* file);
 };
 
 }  // namespace portcullis::lane

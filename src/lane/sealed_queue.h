@@ -31,8 +31,11 @@ struct SealedQueueStats {
   std::uint64_t oldest_sequence = 0;  // 0 when empty
   std::uint64_t dropped_torn = 0;     // torn tail records dropped when the queue was opened
   std::uint64_t refused_full = 0;     // appends refused because the bound was reached
+  std::uint64_t failed_writes = 0;    // appends that failed on the disk (full: ENOSPC, or I/O)
 };
 
+// Thread-safe: the camera threads append while the uplink drains (one mutex; an Append holds it
+// through its fsync). One process per queue directory.
 class SealedQueue {
  public:
   // Opens (or creates) the queue in dir, recovering from a crash: a torn tail is truncated and
