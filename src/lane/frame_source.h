@@ -21,12 +21,20 @@ struct Frame {
 };
 
 struct CameraConfig {
-  std::string id;        // "cam0": names the camera in events and metrics
-  std::string source;    // a file path, "rtsp://...", "http://...", or "v4l2:N" (device index)
-  int frame_stride = 2;  // analyse every Nth frame (30 fps -> 15 analysed fps)
+  std::string id;      // "cam0": names the camera in events and metrics
+  std::string source;  // a file path, "rtsp://...", "http://...", or "v4l2:N" (device index)
+  // Analyse every Nth decoded frame (30 fps -> 15 analysed fps). Applied by the FrameSource:
+  // Next() returns only every Nth frame (Frame::index still counts every decoded frame); the
+  // frames in between are only grabbed (decoded, never converted to BGR): they cost less and
+  // never reach the agent's memory.
+  int frame_stride = 2;
   int stall_timeout_ms = 5000;  // no frame for this long: the camera is stalled (health, retry)
   bool loop = false;            // files only: start again at the end (demos and soak tests)
-  bool faces = false;           // look for occupant faces through the windshield on this camera
+  // Reopening an unavailable camera: first wait, doubled per failure up to the cap. A camera that
+  // is unplugged for a day costs one open attempt per cap interval, never a busy loop.
+  int retry_initial_ms = 250;
+  int retry_max_ms = 10000;
+  bool faces = false;  // look for occupant faces through the windshield on this camera
   // Region of interest where plates pass, in source pixels (w = 0: the whole frame). Cropping it
   // is the cheapest speed-up there is: the detector's cost grows with the area it sees.
   int roi_x = 0, roi_y = 0, roi_w = 0, roi_h = 0;
@@ -50,6 +58,9 @@ class FrameSource {
   [[nodiscard]] virtual CameraState state() const = 0;
   [[nodiscard]] virtual std::int64_t corrupt_frames() const = 0;
   [[nodiscard]] virtual std::int64_t reconnects() const = 0;
+  // Live streams only: frames overwritten in the one-slot mailbox because the consumer was busy
+  // (latest wins: a lane wants the newest frame, not a growing backlog). Files never drop.
+  [[nodiscard]] virtual std::int64_t dropped_frames() const { return 0; }
 };
 
 // Opens a camera. Never blocks longer than the stall timeout; an unavailable camera still yields

@@ -41,6 +41,9 @@ class TransparencyLog;
 namespace policy {
 class AccessStore;
 }  // namespace policy
+namespace lane {
+struct GrantSecretKey;
+}  // namespace lane
 }  // namespace portcullis
 
 namespace portcullis::server {
@@ -115,6 +118,9 @@ struct ServiceContext {
   // The retention rules the vault was opened with (config "vault.retention"), for the retention
   // view. Empty: the vault's default ($PORTCULLIS_DATA_DIR/retention.json, else the build's).
   std::string retention_path;
+  // The key that signs lane maintenance grants (config "maintenance.grant_key_file"); null: the
+  // maintenance route answers 503 maintenance_not_configured.
+  const lane::GrantSecretKey* maintenance_grant_key = nullptr;
 };
 
 // Each group of endpoints registers its routes (routes_*.cc). The Service calls all of them.
@@ -126,5 +132,7 @@ void AddAuditRoutes(ServiceContext& ctx, std::vector<Route>* routes);  // tree h
 void AddConsoleRoutes(ServiceContext& ctx, std::vector<Route>* routes);  // /console/ static pages
 void AddSystemRoutes(ServiceContext& ctx,
                      std::vector<Route>* routes);  // healthz, readyz, metrics, openapi
+void AddMaintenanceRoutes(ServiceContext& ctx,
+                          std::vector<Route>* routes);  // lane maintenance grants
 
 }  // namespace portcullis::server

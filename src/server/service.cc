@@ -3,6 +3,9 @@
 // vault (which audits into it), the access store and the policy, the engines, and last the server.
 #include "server/service.h"
 
+#include <sodium.h>
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -15,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lane/maintenance_grant.h"
 #include "portcullis/access_store.h"
 #include "portcullis/audit.h"
 #include "portcullis/env.h"
@@ -276,6 +280,13 @@ Status ParseServiceConfig(std::string_view text, const std::string& base_dir,
     PORTCULLIS_RETURN_IF_ERROR(m.Bool("faces", &c.models.faces));
     PORTCULLIS_RETURN_IF_ERROR(m.NoOthers());
   }
+  const json* maintenance = nullptr;
+  PORTCULLIS_RETURN_IF_ERROR(top.Object("maintenance", false, &maintenance));
+  if (maintenance != nullptr) {
+    Fields m(*maintenance, "maintenance");
+    PORTCULLIS_RETURN_IF_ERROR(m.String("grant_key_file", false, &c.maintenance.grant_key_file));
+    PORTCULLIS_RETURN_IF_ERROR(m.NoOthers());
+  }
   PORTCULLIS_RETURN_IF_ERROR(top.NoOthers());
 
   // Paths relative to the config file.
@@ -293,6 +304,7 @@ Status ParseServiceConfig(std::string_view text, const std::string& base_dir,
   c.access.policy = Resolve(base_dir, c.access.policy);
   c.models.dir = Resolve(base_dir, c.models.dir);
   c.gates.traveller_key = Resolve(base_dir, c.gates.traveller_key);
+  c.maintenance.grant_key_file = Resolve(base_dir, c.maintenance.grant_key_file);
   *config = std::move(c);
   return Status::Ok();
 }
@@ -342,6 +354,7 @@ std::vector<Route> BuildRouteTable(ServiceContext& ctx, ReadinessProbe probe) {
   AddAccessRoutes(ctx, &routes);
   AddAuditRoutes(ctx, &routes);
   AddConsoleRoutes(ctx, &routes);
+  AddMaintenanceRoutes(ctx, &routes);
   return routes;
 }
 
@@ -414,10 +427,26 @@ Status ReadSecret(const ServiceConfig& config, std::string* secret) {
   return Status::Ok();
 }
 
+// The maintenance grant key: a signing key, so it must be the service's alone (0600 or stricter,
+// like every key file here).
+Status LoadGrantKey(const std::string& path, lane::GrantSecretKey* key) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return Status::NotFound("cannot stat " + path);
+  if ((st.st_mode & 077) != 0) {
+    return Status::InvalidArgument(path + " is readable by others; chmod 600 it");
+  }
+  std::string text;
+  PORTCULLIS_RETURN_IF_ERROR(Env::Default()->ReadFile(path, 4096, &text));
+  const Status s = lane::ParseGrantSecretKey(text, key);
+  sodium_memzero(text.data(), text.size());
+  return s;
+}
+
 }  // namespace
 
 struct Service::Impl {
   ServiceConfig config;
+  lane::GrantSecretKey grant_key;
   Metrics metrics;
   std::unique_ptr<TrackedLog> audit;
   std::unique_ptr<vault::Vault> vault;
@@ -575,6 +604,11 @@ Status Service::Open(const ServiceConfig& config, std::unique_ptr<Service>* serv
   ctx.node_name = config.node;
   ctx.scratch_dir = config.scratch_dir;
   ctx.retention_path = config.vault.retention;
+  if (!config.maintenance.grant_key_file.empty()) {
+    PORTCULLIS_RETURN_IF_ERROR(LoadGrantKey(config.maintenance.grant_key_file, &impl->grant_key)
+                                   .WithContext("maintenance.grant_key_file"));
+    ctx.maintenance_grant_key = &impl->grant_key;
+  }
   Impl* raw = impl.get();
   std::vector<Route> routes = BuildRouteTable(ctx, [raw] { return raw->Probe(); });
 

@@ -71,6 +71,11 @@ struct ServiceConfig {
     std::int64_t tree_head_period_s = 300;
     bool enabled = true;
   } jobs;
+  struct Maintenance {
+    // The Ed25519 key (portcullis-grant-secret-v1, mode 0600) that signs lane maintenance grants
+    // (`portcullis access grant-key`). "": POST /v1/lanes/{lane}/maintenance answers 503.
+    std::string grant_key_file;
+  } maintenance;
   struct Models {
     std::string dir;     // "": $PORTCULLIS_MODEL_DIR, else the build's
     bool plates = true;  // open a PlateReader per worker
