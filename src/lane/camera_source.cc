@@ -202,6 +202,14 @@ class CameraSource final : public FrameSource {
     }
   }
 
+  static bool Grab(cv::VideoCapture* capture) {
+    try {
+      return capture->grab();
+    } catch (const cv::Exception&) {
+      return false;
+    }
+  }
+
   // Hands a frame to the consumer. Files wait for the slot (lossless); live sources overwrite
   // (latest wins). False when stopped.
   bool Deliver(Frame frame) {
@@ -253,6 +261,15 @@ class CameraSource final : public FrameSource {
       open_.store(true);
       std::int64_t good_this_open = 0;
       while (!Stopped()) {
+        if (decoded % stride != 0) {
+          // A frame the stride skips: grab (demux and decode) without converting it to BGR, so
+          // it costs less and its pixels never reach our memory at all.
+          if (!Grab(&capture)) break;
+          ++decoded;
+          ++good_this_open;
+          last_frame_micros_.store(SteadyMicros());
+          continue;
+        }
         cv::Mat image;
         if (!Read(&capture, &image)) break;
         if (!camera_internal::AcceptFrame(image, &expected_size_)) {
@@ -264,10 +281,6 @@ class CameraSource final : public FrameSource {
         ++good_this_open;
         last_frame_micros_.store(SteadyMicros());
         backoff_ms = std::max(1, config_.retry_initial_ms);  // it works again
-        if (index % stride != 0) {
-          WipeOwnedMat(&image);
-          continue;
-        }
         Frame frame;
         frame.bgr = std::move(image);
         frame.index = index;

@@ -25,7 +25,8 @@ struct CameraConfig {
   std::string source;  // a file path, "rtsp://...", "http://...", or "v4l2:N" (device index)
   // Analyse every Nth decoded frame (30 fps -> 15 analysed fps). Applied by the FrameSource:
   // Next() returns only every Nth frame (Frame::index still counts every decoded frame); the
-  // frames in between are wiped on the capture thread and never leave it.
+  // frames in between are only grabbed (decoded, never converted to BGR): they cost less and
+  // never reach the agent's memory.
   int frame_stride = 2;
   int stall_timeout_ms = 5000;  // no frame for this long: the camera is stalled (health, retry)
   bool loop = false;            // files only: start again at the end (demos and soak tests)

@@ -36,11 +36,13 @@ struct PassDetectorOptions {
   // The motion gate: the ROI is sampled down to motion_side pixels wide, greyed and blurred, and
   // compared with a running background (exponential average, background_alpha per frame). The
   // frame "moved" when more than motion_min_fraction of its pixels differ by motion_threshold
-  // grey levels. Costs well under a millisecond at 1080p.
+  // grey levels. Costs well under a millisecond at 1080p. The short memory (alpha 0.5: about the
+  // last two frames) is deliberate: a long one keeps the imprint of a vehicle that has left, and
+  // the engine would read the empty road for a second or more after every pass.
   int motion_side = 160;
   int motion_threshold = 20;
   double motion_min_fraction = 0.004;
-  double background_alpha = 0.05;
+  double background_alpha = 0.5;
 
   // Locking: once a plate has been read with at least lock_min_confidence in lock_after_reads
   // analysed frames with the same text, it is no longer re-read; it is followed by template

@@ -201,11 +201,22 @@ void Paste(const cv::Mat& src, cv::Mat* dst, int x, int y) {
 
 std::vector<cv::Mat> RenderLaneClip(const LaneClipSpec& spec, std::vector<LaneClipTruth>* truth) {
   std::vector<cv::Mat> frames;
+  RenderLaneClip(spec, truth, [&](const cv::Mat& frame) { frames.push_back(frame.clone()); });
+  return frames;
+}
+
+void RenderLaneClip(const LaneClipSpec& spec, std::vector<LaneClipTruth>* truth,
+                    const std::function<void(const cv::Mat&)>& emit) {
+  int emitted = 0;
+  const auto push = [&](const cv::Mat& frame) {
+    emit(frame);
+    ++emitted;
+  };
   const cv::Mat road = RoadBackground(spec.width, spec.height);
   const int sprite_w = spec.width * 11 / 20;
   const int sprite_h = spec.height * 17 / 20;
   for (std::size_t v = 0; v < spec.plates.size(); ++v) {
-    for (int i = 0; i < spec.gap_frames; ++i) frames.push_back(road.clone());
+    for (int i = 0; i < spec.gap_frames; ++i) push(road);
     plate::SynthSpec synth;
     synth.text = spec.plates[v];
     synth.image_width = sprite_w;
@@ -224,23 +235,33 @@ std::vector<cv::Mat> RenderLaneClip(const LaneClipSpec& spec, std::vector<LaneCl
     }
     LaneClipTruth t;
     t.plate = spec.plates[v];
-    t.first_frame = static_cast<int>(frames.size());
+    t.first_frame = emitted;
     const int y = (spec.height - sprite_h) / 2;
     for (int i = 0; i < spec.frames_per_vehicle; ++i) {
-      // Left to right: from a quarter of the vehicle out of frame on the left to a quarter out on
-      // the right, so the plate is in view (and moving) in every frame of the pass.
       const double t01 = spec.frames_per_vehicle > 1 ? i / (spec.frames_per_vehicle - 1.0) : 0.5;
-      const int x =
-          static_cast<int>(std::lround(-0.25 * sprite_w + t01 * (spec.width - 0.75 * sprite_w)));
       cv::Mat frame = road.clone();
-      Paste(sprite, &frame, x, y);
-      frames.push_back(frame);
+      if (spec.approach) {
+        // Head-on: centred, growing, from a third of the vehicle above the frame to its bottom
+        // edge at the frame's bottom.
+        const double scale = 0.7 + 0.3 * t01;
+        cv::Mat sized;
+        cv::resize(sprite, sized, cv::Size(), scale, scale, cv::INTER_AREA);
+        const int top = static_cast<int>(
+            std::lround(-0.35 * sized.rows * (1 - t01) + t01 * (spec.height - sized.rows)));
+        Paste(sized, &frame, (spec.width - sized.cols) / 2, top);
+      } else {
+        // Left to right: from a quarter of the vehicle out of frame on the left to a quarter out
+        // on the right, so the plate is in view (and moving) in every frame of the pass.
+        const int x =
+            static_cast<int>(std::lround(-0.25 * sprite_w + t01 * (spec.width - 0.75 * sprite_w)));
+        Paste(sprite, &frame, x, y);
+      }
+      push(frame);
     }
-    t.last_frame = static_cast<int>(frames.size()) - 1;
+    t.last_frame = emitted - 1;
     if (truth != nullptr) truth->push_back(t);
   }
-  for (int i = 0; i < spec.gap_frames; ++i) frames.push_back(road.clone());
-  return frames;
+  for (int i = 0; i < spec.gap_frames; ++i) push(road);
 }
 
 }  // namespace portcullis::lane::testing

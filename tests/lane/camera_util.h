@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -92,6 +93,10 @@ struct LaneClipSpec {
   int frames_per_vehicle = 30;                    // frames a vehicle is in view
   int gap_frames = 15;                            // empty frames before each vehicle and at the end
   int plate_width = 150;                          // in the rendered vehicle
+  // false: vehicles cross the frame left to right at a constant size. true: they approach the
+  // camera head-on down the middle of the frame, growing from 70% to 100% of their size (what a
+  // lane camera sees; the lane benchmark's clip).
+  bool approach = false;
   // A face image pasted onto each vehicle's windshield area above the plate (empty: none).
   cv::Mat face;
 };
@@ -102,5 +107,8 @@ struct LaneClipTruth {
 };
 // Renders the clip's frames (BGR). truth gets one entry per vehicle.
 std::vector<cv::Mat> RenderLaneClip(const LaneClipSpec& spec, std::vector<LaneClipTruth>* truth);
+// The same, one frame at a time (long 1080p clips do not fit in memory).
+void RenderLaneClip(const LaneClipSpec& spec, std::vector<LaneClipTruth>* truth,
+                    const std::function<void(const cv::Mat&)>& emit);
 
 }  // namespace portcullis::lane::testing
