@@ -24,6 +24,7 @@
 
 #include "agent_http.h"
 #include "agent_internal.h"
+#include "hygiene.h"
 #include "pass_detector.h"
 
 namespace portcullis::lane {
@@ -88,15 +89,6 @@ bool CertificateDaysLeft(const std::string& path, std::int64_t now_s, std::int64
   // Whole days left, rounded down: -1 as soon as it has expired.
   *days = seconds >= 0 ? seconds / 86400 : -1 + seconds / 86400;
   return true;
-}
-
-// Zeros the pixels when this Mat alone owns them (hygiene.h's WipeMat, kept local so the agent
-// links without the queue part), then releases them.
-void WipeFrame(cv::Mat* mat) {
-  if (mat->u != nullptr && mat->u->refcount == 1 && mat->isContinuous() && mat->data != nullptr) {
-    sodium_memzero(mat->data, mat->total() * mat->elemSize());
-  }
-  mat->release();
 }
 
 const char* CameraStateText(CameraState state) {
@@ -208,6 +200,7 @@ class Agent final : public LaneAgent, public AgentCore {
     drain_stop_ = false;
     uplink_thread_ = std::thread([this] { UplinkLoop(); });
     reporter_thread_ = std::thread([this] { ReporterLoop(); });
+    cameras_running_ = static_cast<int>(config_.cameras.size());
     for (std::size_t i = 0; i < config_.cameras.size(); ++i) {
       camera_threads_.emplace_back([this, i] { CameraLoop(i); });
     }
@@ -518,7 +511,7 @@ class Agent final : public LaneAgent, public AgentCore {
         WatchClock();
         preview.MaybeRender(frame.bgr, parts_.steady_micros(), config_.maintenance.max_preview_fps);
         const Status analysed = detector->Analyse(frame, &events);
-        WipeFrame(&frame.bgr);
+        WipeMat(&frame.bgr);
         if (!analysed.ok()) {
           log_->Write("error", "analysis failed",
                       {{"camera", camera.id}, {"error", analysed.ToString()}});
@@ -671,7 +664,7 @@ class Agent final : public LaneAgent, public AgentCore {
   std::atomic<bool> stop_cameras_{false};
   std::atomic<bool> drain_stop_{false};
   std::atomic<bool> stopping_{false};
-  std::atomic<int> cameras_running_{static_cast<int>(config_.cameras.size())};
+  std::atomic<int> cameras_running_{0};
   std::vector<std::thread> camera_threads_;
   std::thread uplink_thread_;
   std::thread reporter_thread_;
@@ -693,11 +686,16 @@ json Agent::Health() const {
 
   json cameras = json::array();
   int cameras_ok = 0;
+  int cameras_starting = 0;
   for (const auto& c : counters_.cameras) {
-    const auto state = static_cast<CameraState>(c->state.load());
-    cameras_ok += state == CameraState::kOk || state == CameraState::kEnded ? 1 : 0;
+    const int raw = c->state.load();
+    const auto state = static_cast<CameraState>(raw);
+    cameras_ok +=
+        raw != kCameraStarting && (state == CameraState::kOk || state == CameraState::kEnded) ? 1
+                                                                                              : 0;
+    cameras_starting += raw == kCameraStarting ? 1 : 0;
     cameras.push_back({{"id", c->id},
-                       {"state", CameraStateText(state)},
+                       {"state", raw == kCameraStarting ? "starting" : CameraStateText(state)},
                        {"frames", c->frames.load()},
                        {"corrupt_frames", c->corrupt_frames.load()},
                        {"reconnects", c->reconnects.load()}});
@@ -705,7 +703,8 @@ json Agent::Health() const {
   const bool cameras_all_ok = cameras_ok == static_cast<int>(counters_.cameras.size());
   checks["cameras"] = {{"ok", cameras_all_ok}, {"cameras", cameras}};
   degraded |= !cameras_all_ok;
-  failing |= cameras_ok == 0 && !counters_.cameras.empty();
+  // Failing: no camera works, and none is still starting (the first second after a start).
+  failing |= cameras_ok == 0 && cameras_starting == 0 && !counters_.cameras.empty();
 
   const auto link = static_cast<LinkState>(counters_.link_state.load());
   const bool link_ok = link == LinkState::kUp;

@@ -140,6 +140,8 @@ Status ParseCamera(const json& item, std::size_t index, const std::string& base,
   PORTCULLIS_RETURN_IF_ERROR(f.String("source", true, &c.source));
   PORTCULLIS_RETURN_IF_ERROR(f.Integer("frame_stride", 1, 60, &c.frame_stride));
   PORTCULLIS_RETURN_IF_ERROR(f.Integer("stall_timeout_ms", 100, 600000, &c.stall_timeout_ms));
+  PORTCULLIS_RETURN_IF_ERROR(f.Integer("retry_initial_ms", 10, 600000, &c.retry_initial_ms));
+  PORTCULLIS_RETURN_IF_ERROR(f.Integer("retry_max_ms", 10, 3600000, &c.retry_max_ms));
   PORTCULLIS_RETURN_IF_ERROR(f.Bool("loop", &c.loop));
   PORTCULLIS_RETURN_IF_ERROR(f.Bool("faces", &c.faces));
   const json* roi = nullptr;
@@ -156,6 +158,9 @@ Status ParseCamera(const json& item, std::size_t index, const std::string& base,
     }
   }
   PORTCULLIS_RETURN_IF_ERROR(f.NoOthers());
+  if (c.retry_max_ms < c.retry_initial_ms) {
+    return Status::InvalidArgument(name + ".retry_max_ms: must be >= retry_initial_ms");
+  }
   if (c.loop && IsStreamOrDevice(c.source)) {
     return Status::InvalidArgument(name + ".loop: only a video file can loop");
   }

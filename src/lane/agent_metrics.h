@@ -13,9 +13,12 @@
 
 namespace portcullis::lane {
 
+inline constexpr int kCameraStarting = -1;
+
 struct CameraCounters {
   std::string id;
-  std::atomic<int> state{static_cast<int>(CameraState::kUnavailable)};
+  // A CameraState, or kCameraStarting until the camera first answers.
+  std::atomic<int> state{kCameraStarting};
   std::atomic<std::int64_t> frames{0};
   std::atomic<std::int64_t> passes{0};
   std::atomic<std::int64_t> corrupt_frames{0};

@@ -148,6 +148,12 @@ TEST_F(AgentConfigTest, BadValues) {
       {[](json& j) { j["cameras"][0]["frame_stride"] = 2.5; }, "cameras[0].frame_stride"},
       {[](json& j) { j["cameras"][0]["stall_timeout_ms"] = -1; }, "cameras[0].stall_timeout_ms"},
       {[](json& j) { j["cameras"][0]["loop"] = "yes"; }, "cameras[0].loop"},
+      {[](json& j) { j["cameras"][0]["retry_initial_ms"] = 1; }, "cameras[0].retry_initial_ms"},
+      {[](json& j) {
+         j["cameras"][0]["retry_initial_ms"] = 5000;
+         j["cameras"][0]["retry_max_ms"] = 100;
+       },
+       "cameras[0].retry_max_ms"},
       {[](json& j) { j["cameras"][0]["faces"] = 1; }, "cameras[0].faces"},
       {[](json& j) {
          j["cameras"][0]["source"] = "rtsp://x/y";

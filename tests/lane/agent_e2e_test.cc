@@ -42,9 +42,8 @@ class AgentE2ETest : public ::testing::Test {
     ASSERT_TRUE(
         store->CreatePrincipal({"lane:7-a", policy::Role::kLaneDevice, {"7"}, 0}, &device_token)
             .ok());
-    const auto key = portcullis::testing::RunCli({"lane", "grant-key", "--out",
-                                                  dir_ + "/grant.key", "--public-out",
-                                                  dir_ + "/service-grant.pub"});
+    const auto key = portcullis::testing::RunCli({"lane", "grant-key", "--out", dir_ + "/grant.key",
+                                                  "--public-out", dir_ + "/service-grant.pub"});
     ASSERT_EQ(key.exit_code, 0) << key;
     // Never overwrites a key.
     EXPECT_NE(portcullis::testing::RunCli({"lane", "grant-key", "--out", dir_ + "/grant.key",
@@ -104,9 +103,10 @@ TEST_F(AgentE2ETest, SupervisorOpensAuditedSessionWhoseGrantOpensTheDevice) {
   {
     portcullis::testing::ServeProcess serve(dir_ + "/serve.json");
     ASSERT_TRUE(serve.started()) << serve.Log();
-    const std::string body =
-        json{{"device", "lane:7-a"}, {"technician", "J. Smith (Acme ALPR)"}, {"minutes", 30}}
-            .dump();
+    const std::string body = json{
+        {"device", "lane:7-a"},
+        {"technician", "J. Smith (Acme ALPR)"},
+        {"minutes", 30}}.dump();
     const auto headers = [](const std::string& token, bool purpose) {
       auto h = portcullis::testing::Bearer(token, {{"Content-Type", "application/json"}});
       if (purpose) h["X-Purpose"] = "INC-42 camera 2 out of focus";
@@ -116,8 +116,8 @@ TEST_F(AgentE2ETest, SupervisorOpensAuditedSessionWhoseGrantOpensTheDevice) {
     HttpResponse r = HttpsRequest(serve.port(), "POST", "/v1/lanes/7/maintenance",
                                   headers(supervisor_token_, false), body);
     EXPECT_EQ(r.status, 403) << r.body;
-    r = HttpsRequest(serve.port(), "POST", "/v1/lanes/7/maintenance",
-                     headers(vendor_token_, true), body);
+    r = HttpsRequest(serve.port(), "POST", "/v1/lanes/7/maintenance", headers(vendor_token_, true),
+                     body);
     EXPECT_EQ(r.status, 403) << r.body;
     r = HttpsRequest(serve.port(), "POST", "/v1/lanes/8/maintenance",
                      headers(supervisor_token_, true), body);
@@ -189,7 +189,7 @@ TEST_F(AgentE2ETest, SupervisorOpensAuditedSessionWhoseGrantOpensTheDevice) {
 TEST_F(AgentE2ETest, ServiceRefusesAGrantKeyOthersCanRead) {
   ASSERT_EQ(::chmod((dir_ + "/grant.key").c_str(), 0644), 0);
   const auto r = portcullis::testing::RunCli({"serve", "--config", dir_ + "/serve.json"},
-                                             {.timeout_s = 60});
+                                             testing::WithTimeout(60));
   EXPECT_EQ(r.exit_code, 3) << r;
   EXPECT_NE(r.err.find("maintenance.grant_key_file"), std::string::npos) << r;
 }

@@ -12,8 +12,15 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "cli_runner.h"
+#include "plaintext_scan_util.h"
 
 namespace portcullis::lane::testing {
+
+portcullis::testing::RunOptions WithTimeout(double seconds) {
+  portcullis::testing::RunOptions options;
+  options.timeout_s = seconds;
+  return options;
+}
 
 bool MakeAgentFixture(AgentFixture* f) {
   if (sodium_init() < 0) return false;
@@ -437,25 +444,9 @@ LaneAgentConfig InProcessConfig(const AgentFixture& fixture, int cameras) {
 
 std::vector<std::string> ScanForPlaintext(const std::string& dir,
                                           const std::vector<std::string>& needles) {
-  std::vector<std::string> found;
-  std::vector<std::string> names;
-  if (!Env::Default()->ListDirectory(dir, &names).ok()) return found;
-  for (const std::string& name : names) {
-    const std::string path = dir + "/" + name;
-    const FileKind kind = Env::Default()->KindOf(path);
-    if (kind == FileKind::kDirectory) {
-      for (std::string& f : ScanForPlaintext(path, needles)) found.push_back(std::move(f));
-      continue;
-    }
-    std::string bytes;
-    if (!Env::Default()->ReadFile(path, std::size_t{1} << 30, &bytes).ok()) continue;
-    if (bytes.find("\xff\xd8\xff") != std::string::npos) found.push_back(path + ": JPEG");
-    if (bytes.find("\x89PNG\r\n\x1a\n") != std::string::npos) found.push_back(path + ": PNG");
-    for (const std::string& needle : needles) {
-      if (bytes.find(needle) != std::string::npos) found.push_back(path + ": " + needle);
-    }
-  }
-  return found;
+  std::vector<std::string> all = testing_util::ImageSignatures();
+  all.insert(all.end(), needles.begin(), needles.end());
+  return testing_util::FindPlaintext(dir, all);
 }
 
 }  // namespace portcullis::lane::testing

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_runner.h"
 #include "lane/agent.h"
 #include "lane/pass_detector.h"
 
@@ -29,6 +30,9 @@ struct AgentFixture {
   GrantSecretKey grant_secret;  // its public half written to dir/grant.pub
   GrantPublicKey grant_public;
 };
+
+// RunCli options with only a timeout.
+portcullis::testing::RunOptions WithTimeout(double seconds);
 
 // Creates the directory and key files. False on failure (the test fails with a message).
 bool MakeAgentFixture(AgentFixture* fixture);
@@ -143,8 +147,8 @@ LaneAgentParts MakeFakeParts(const FakeParts& fakes, FakeService* service);
 // maintenance port (unless maintenance), metrics on a free loopback port.
 LaneAgentConfig InProcessConfig(const AgentFixture& fixture, int cameras);
 
-// Every file under dir (recursively) that contains a JPEG/PNG signature or one of `needles`:
-// "path: what" lines. Empty: nothing readable found.
+// Every occurrence under dir of a JPEG/PNG signature or one of `needles` (the shared scanner,
+// plaintext_scan_util.h). Empty: nothing readable found.
 std::vector<std::string> ScanForPlaintext(const std::string& dir,
                                           const std::vector<std::string>& needles);
 
