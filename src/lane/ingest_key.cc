@@ -14,7 +14,7 @@ namespace {
 using nlohmann::json;
 
 constexpr int kKeyFileVersion = 1;
-constexpr std::size_t kMaxKeyFileBytes = 64 * 1024;
+constexpr std::size_t kMaxKeyFileBytes = std::size_t{64} * 1024;
 
 std::string ToBase64(const unsigned char* data, std::size_t size) {
   std::string out(sodium_base64_ENCODED_LEN(size, sodium_base64_VARIANT_ORIGINAL), '\0');

@@ -461,7 +461,7 @@ Status QueueDrainer::DrainOne(DrainStats* stats) {
   }
   LinkState state = LinkState::kUp;
   int retry_after_ms = 0;
-  const Status sent = uplink_->SendEvent(event, &state, &retry_after_ms);
+  Status sent = uplink_->SendEvent(event, &state, &retry_after_ms);
   stats->state = state;
   if (sent.ok()) {
     // Acknowledged: only now may it leave the queue. A crash before PopFront re-sends it after

@@ -14,6 +14,7 @@
 
 namespace portcullis::server {
 
+// NOLINTNEXTLINE(bugprone-exception-escape): nlohmann::json's members; allocation failure aborts
 struct DeviceReport {
   std::string device;  // principal name, e.g. "lane:7-a"
   std::string lane;

@@ -47,7 +47,7 @@ constexpr const char* kEventsHelp = "Sealed lane events received, by outcome";
 constexpr std::int64_t kClockSkewMicros = 5LL * 60 * 1000 * 1000;
 // Records examined when looking for a dead claimant's records (a takeover only).
 constexpr std::size_t kMaxOrphanScan = 200000;
-constexpr std::size_t kMaxReportBytes = 64 * 1024;
+constexpr std::size_t kMaxReportBytes = std::size_t{64} * 1024;
 
 struct EventState {
   ServiceContext* ctx = nullptr;

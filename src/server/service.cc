@@ -278,8 +278,8 @@ Status ParseServiceConfig(std::string_view text, const std::string& base_dir,
   if (lane_ingest != nullptr) {
     Fields li(*lane_ingest, "lane_ingest");
     PORTCULLIS_RETURN_IF_ERROR(li.String("key_file", true, &c.lane_ingest.key_file));
-    PORTCULLIS_RETURN_IF_ERROR(li.Number<std::int64_t>("claim_timeout_ms", 100, 3600 * 1000,
-                                                       &c.lane_ingest.claim_timeout_ms));
+    PORTCULLIS_RETURN_IF_ERROR(li.Number<std::int64_t>(
+        "claim_timeout_ms", 100, std::int64_t{3600} * 1000, &c.lane_ingest.claim_timeout_ms));
     PORTCULLIS_RETURN_IF_ERROR(li.NoOthers());
   }
 
