@@ -10,6 +10,7 @@
 //                                           [--lane-detector N (the ROI runs' reader)]
 //                                           [--baseline-seconds 20] [--no-ablations]
 //                                           [--clip FILE (write it there, or reuse it)]
+//                                           [--baseline-only]
 //
 // CPU is getrusage(RUSAGE_SELF) user+sys over each run, so it includes the capture thread's
 // decoding; "cores for real time" = CPU seconds / seconds of video processed (<= 1: one core
@@ -240,6 +241,7 @@ int main(int argc, char** argv) {
   const int lane_detector_side = IntFlag(argc, argv, "--lane-detector", detector_side);
   const int baseline_seconds = IntFlag(argc, argv, "--baseline-seconds", 20);
   const bool ablations = !BoolFlag(argc, argv, "--no-ablations");
+  const bool lane_runs = !BoolFlag(argc, argv, "--baseline-only");
   cv::setNumThreads(1);
 
   // The clip: vehicles 2.5 s in view each, evenly spaced, empty road between.
@@ -336,22 +338,6 @@ int main(int argc, char** argv) {
     lane_engine = lane_reader.get();
   }
 
-  std::vector<Row> rows;
-  rows.push_back(decode);
-  rows.push_back(RunLane("lane pipeline: gate + ROI + locking", path, lane_engine, lane));
-  if (ablations) {
-    PassDetectorOptions no_lock = lane;
-    no_lock.lock_after_reads = 1 << 20;
-    rows.push_back(RunLane("gate + ROI, no locking", path, lane_engine, no_lock));
-    PassDetectorOptions gate_only = no_lock;
-    gate_only.camera.roi_w = 0;
-    gate_only.camera.roi_h = 0;
-    rows.push_back(RunLane("gate only (whole picture, no locking)", path, reader.get(), gate_only));
-  }
-  if (baseline_seconds > 0) {
-    rows.push_back(RunBaseline(path, reader.get(), std::min(seconds, baseline_seconds)));
-  }
-
   std::printf(
       "\nlane_pipeline_bench: %d s of 1920x1080 @ 30 fps (stride 2 -> 15 analysed fps), "
       "%d vehicles, plate detector max side %d (ROI runs: %d), one thread\n\n",
@@ -361,7 +347,9 @@ int main(int argc, char** argv) {
       "max | mean | engine calls/s of video | passes right / expected (wrong) | CPU s | "
       "cores for real time |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-  for (const Row& r : rows) {
+  // Each row is printed as soon as its run ends (a long run on a busy machine still leaves the
+  // rows it finished).
+  const auto print = [&](const Row& r) {
     Score score;
     if (r.name.rfind("decode", 0) == 0) {
       score = Score{};
@@ -396,6 +384,23 @@ int main(int argc, char** argv) {
         Percentile(r.ms, 0.95), Percentile(r.ms, 1.0), mean,
         static_cast<double>(r.reads) / std::max(1e-9, r.video_seconds), score.correct,
         score.expected, score.wrong, r.cpu, r.cpu / std::max(1e-9, r.video_seconds));
+    std::fflush(stdout);
+  };
+  print(decode);
+  if (lane_runs) {
+    print(RunLane("lane pipeline: gate + ROI + locking", path, lane_engine, lane));
+  }
+  if (lane_runs && ablations) {
+    PassDetectorOptions no_lock = lane;
+    no_lock.lock_after_reads = 1 << 20;
+    print(RunLane("gate + ROI, no locking", path, lane_engine, no_lock));
+    PassDetectorOptions gate_only = no_lock;
+    gate_only.camera.roi_w = 0;
+    gate_only.camera.roi_h = 0;
+    print(RunLane("gate only (whole picture, no locking)", path, reader.get(), gate_only));
+  }
+  if (baseline_seconds > 0) {
+    print(RunBaseline(path, reader.get(), std::min(seconds, baseline_seconds)));
   }
   return 0;
 }
