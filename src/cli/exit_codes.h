@@ -26,6 +26,8 @@ enum ExitCode : int {
   kExitVerifyFailed = 20,  // audit: a log, proof or tree head failed verification (tampering)
   kExitConflict = 21,      // access: the store's state forbids it (init on a store that has
                            // principals, a name in use, rotating a revoked principal)
+  kExitHostNotLockedDown = 22,  // lane check-host: removable media or core dumps are not locked
+                                // down on this host (scripts/lane-host-lockdown.sh fixes it)
 };
 
 // Stable snake_case names for the "error_code" field of JSON records (a contract). Commands that

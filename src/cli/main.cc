@@ -8,6 +8,7 @@
 #include "cli/audit_command.h"
 #include "cli/exit_codes.h"
 #include "cli/face_command.h"
+#include "cli/lane_command.h"
 #include "cli/plate_command.h"
 #include "cli/serve_command.h"
 #include "cli/vault_command.h"
@@ -26,6 +27,7 @@ int Run(int argc, char** argv) {
   portcullis::cli::AddVaultCommands(app, &exit_code);
   portcullis::cli::AddServeCommands(app, &exit_code);
   portcullis::cli::AddAccessCommands(app, &exit_code);
+  portcullis::cli::AddLaneCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,6 +1,6 @@
-// The sealed offline queue: append-only segment files of checksummed records plus a small state
-// file holding the last acknowledged sequence. The on-disk format and the recovery rules are
-// documented byte by byte in docs/lane-queue.md; the comments here say why.
+// The sealed offline queue: append-only segment files of checksummed records, an append-only ack
+// log and a small state file holding the last acknowledged sequence. The on-disk format and the
+// recovery rules are documented byte by byte in docs/lane-queue.md; the comments here say why.
 #include "sealed_queue.h"
 
 #include <sodium.h>
@@ -16,6 +16,7 @@ namespace {
 
 constexpr std::string_view kRecordMagic = "PCQ1";
 constexpr std::string_view kStateMagic = "PCQS";
+constexpr std::string_view kAckMagic = "PCQA";
 constexpr std::uint32_t kStateVersion = 1;
 constexpr std::size_t kIdBytes = 32;
 constexpr std::size_t kCheckBytes = 16;  // BLAKE2b-128 (crypto_generichash_BYTES_MIN)
@@ -25,6 +26,7 @@ constexpr std::size_t kHeaderBytes = kHeaderFields + kCheckBytes;
 constexpr std::size_t kOverheadBytes = kHeaderBytes + kCheckBytes;
 // A sealed event is a few frames and crops; a larger length is a corrupt header, not a record.
 constexpr std::uint32_t kMaxPayloadBytes = std::uint32_t{1} << 30;
+// The state file and each record of the ack log: magic(4) version(4) sequence(8) check(16).
 constexpr std::size_t kStateBytes = 4 + 4 + 8 + kCheckBytes;
 constexpr std::string_view kSegmentSuffix = ".pcq";
 constexpr std::size_t kSegmentDigits = 20;
@@ -112,6 +114,25 @@ bool ParseRecord(std::string_view bytes, Header* h) {
   return CheckMatches(bytes.data(), body, bytes.data() + body);
 }
 
+std::string EncodeAcked(std::string_view magic, std::uint64_t sequence) {
+  std::string out(magic);
+  PutU32(kStateVersion, &out);
+  PutU64(sequence, &out);
+  PutCheck(&out, 0);
+  return out;
+}
+
+bool DecodeAcked(std::string_view bytes, std::string_view magic, std::uint64_t* sequence) {
+  if (bytes.size() < kStateBytes || bytes.substr(0, 4) != magic ||
+      GetLE(bytes.data() + 4, 4) != kStateVersion ||
+      !CheckMatches(bytes.data(), kStateBytes - kCheckBytes,
+                    bytes.data() + kStateBytes - kCheckBytes)) {
+    return false;
+  }
+  *sequence = GetLE(bytes.data() + 8, 8);
+  return true;
+}
+
 struct Entry {
   std::uint64_t segment = 0;  // segment number
   std::uint64_t offset = 0;
@@ -147,7 +168,9 @@ class SegmentedQueue final : public SealedQueue {
   Status RecoverSegment(std::uint64_t number, bool last, std::uint64_t* prev_sequence);
   Status DiscardFailedTail();
   Status RemoveConsumedSegments();
-  Status WriteState(std::uint64_t acked);
+  Status RecoverAcks();
+  Status WriteAck(std::uint64_t acked);
+  void CompactAcks();
 
   DataDir* dir_;
   const SealedQueueOptions options_;
@@ -163,17 +186,76 @@ class SegmentedQueue final : public SealedQueue {
   std::uint64_t dropped_torn_ = 0;
   std::uint64_t refused_full_ = 0;
   std::uint64_t failed_writes_ = 0;
+  std::unique_ptr<AppendFile> acks_;  // the ack log, opened at the first PopFront
+  std::uint64_t acks_size_ = 0;       // valid bytes in the ack log
+  bool acks_dirty_ = false;           // a failed ack append may have left bytes past acks_size_
   std::unique_ptr<RandomAccessFile> reader_;  // on reader_segment_, for Front
   std::uint64_t reader_segment_ = 0;
   std::string frame_;  // reused encoding buffer
 };
 
-Status SegmentedQueue::WriteState(std::uint64_t acked) {
-  std::string state(kStateMagic);
-  PutU32(kStateVersion, &state);
-  PutU64(acked, &state);
-  PutCheck(&state, 0);
-  return dir_->WriteFileAtomic(PathOf("state"), state);
+// One PopFront = one 32-byte record appended to the ack log and fdatasync'd: a single flush,
+// where an atomic state-file replace costs two and a rename.
+Status SegmentedQueue::WriteAck(std::uint64_t acked) {
+  const std::string ack_path = PathOf("acks");
+  if (acks_dirty_) {
+    acks_.reset();
+    PORTCULLIS_RETURN_IF_ERROR(dir_->Truncate(ack_path, acks_size_));
+    acks_dirty_ = false;
+  }
+  if (acks_ == nullptr) {
+    PORTCULLIS_RETURN_IF_ERROR(dir_->NewAppendFile(ack_path, &acks_));
+    acks_size_ = acks_->size();
+  }
+  Status s = acks_->Append(EncodeAcked(kAckMagic, acked));
+  if (s.ok()) s = acks_->Sync();
+  if (!s.ok()) {
+    acks_dirty_ = true;  // cut before the next ack; Open drops it as a torn tail meanwhile
+    return s;
+  }
+  acks_size_ += kStateBytes;
+  return Status::Ok();
+}
+
+// Folds the ack log into the state file once it has grown: state first (atomic), then the log is
+// emptied. A crash in between leaves both saying the same thing, and Open takes the larger.
+void SegmentedQueue::CompactAcks() {
+  if (acks_size_ < options_.acks_compact_bytes) return;
+  if (!dir_->WriteFileAtomic(PathOf("state"), EncodeAcked(kStateMagic, acked_sequence_)).ok()) {
+    return;  // the log still holds every ack; try again at a later pop
+  }
+  acks_.reset();
+  if (dir_->Truncate(PathOf("acks"), 0).ok()) acks_size_ = 0;
+}
+
+Status SegmentedQueue::RecoverAcks() {
+  std::string log;
+  const Status read = dir_->ReadFile(PathOf("acks"), std::size_t{1} << 30, &log);
+  if (read.code() == Status::Code::kNotFound) return Status::Ok();
+  PORTCULLIS_RETURN_IF_ERROR(read);
+  std::uint64_t offset = 0;
+  std::uint64_t prev = 0;
+  for (; offset + kStateBytes <= log.size(); offset += kStateBytes) {
+    std::uint64_t sequence = 0;
+    if (!DecodeAcked(std::string_view(log).substr(offset), kAckMagic, &sequence)) break;
+    if (sequence <= prev) return Status::Corruption("ack log sequence does not increase");
+    prev = sequence;
+  }
+  if (offset < log.size()) {
+    // Like a segment's tail: a bad last record is a torn write (the ack never returned OK, so
+    // the event is sent again, which ids make harmless); a bad record before a good one is not.
+    for (std::uint64_t later = offset + kStateBytes; later + kStateBytes <= log.size();
+         later += kStateBytes) {
+      std::uint64_t sequence = 0;
+      if (DecodeAcked(std::string_view(log).substr(later), kAckMagic, &sequence)) {
+        return Status::Corruption("ack log damaged at byte " + std::to_string(offset));
+      }
+    }
+    PORTCULLIS_RETURN_IF_ERROR(dir_->Truncate(PathOf("acks"), offset));
+  }
+  acks_size_ = offset;
+  acked_sequence_ = std::max(acked_sequence_, prev);
+  return Status::Ok();
 }
 
 Status SegmentedQueue::Recover() {
@@ -192,19 +274,16 @@ Status SegmentedQueue::Recover() {
     }
   }
   std::string state;
-  const Status read = dir_->ReadFile(PathOf("state"), 4096, &state);
+  Status read = dir_->ReadFile(PathOf("state"), 4096, &state);
   if (read.ok()) {
     // Written atomically, so any defect is damage, not a crash: refuse rather than guess.
-    if (state.size() != kStateBytes || state.compare(0, 4, kStateMagic) != 0 ||
-        GetLE(state.data() + 4, 4) != kStateVersion ||
-        !CheckMatches(state.data(), kStateBytes - kCheckBytes,
-                      state.data() + kStateBytes - kCheckBytes)) {
+    if (state.size() != kStateBytes || !DecodeAcked(state, kStateMagic, &acked_sequence_)) {
       return Status::Corruption("queue state file is damaged");
     }
-    acked_sequence_ = GetLE(state.data() + 8, 8);
   } else if (read.code() != Status::Code::kNotFound) {
     return read;
   }
+  PORTCULLIS_RETURN_IF_ERROR(RecoverAcks());
   last_sequence_ = acked_sequence_;
   std::uint64_t prev_sequence = 0;
   for (std::size_t i = 0; i < numbers.size(); ++i) {
@@ -286,7 +365,7 @@ Status SegmentedQueue::RemoveConsumedSegments() {
       dirty_tail_ = false;
     }
     if (reader_ != nullptr && reader_segment_ == s.number) reader_.reset();
-    const Status removed = dir_->Remove(SegmentPath(s.number));
+    Status removed = dir_->Remove(SegmentPath(s.number));
     if (!removed.ok() && removed.code() != Status::Code::kNotFound) return removed;
     segments_.pop_front();
     bytes_ -= s.size;
@@ -414,10 +493,11 @@ Status SegmentedQueue::PopFront(const std::string& event_id) {
   if (event_id != std::string_view(e.event_id.data(), kIdBytes)) {
     return Status::InvalidArgument("queue: " + event_id + " is not the front event");
   }
-  // Durable before it is forgotten in memory: a failed state write leaves the event queued.
-  PORTCULLIS_RETURN_IF_ERROR(WriteState(e.sequence));
+  // Durable before it is forgotten in memory: a failed ack write leaves the event queued.
+  PORTCULLIS_RETURN_IF_ERROR(WriteAck(e.sequence));
   acked_sequence_ = e.sequence;
   entries_.pop_front();
+  CompactAcks();
   // The acknowledgement is durable; a segment that cannot be removed now is removed by the next
   // pop or the next Open (its records are all at or below the acknowledged sequence).
   const Status removed = RemoveConsumedSegments();

@@ -23,6 +23,8 @@ struct SealedQueueOptions {
   std::uint64_t max_bytes = std::uint64_t{2} << 30;  // bound on the queue's files on disk
   std::uint64_t max_events = 1'000'000;
   std::uint64_t segment_bytes = std::uint64_t{64} << 20;  // roll to a new file past this
+  // PopFront appends 32 bytes to an ack log; past this size the log is folded into the state file.
+  std::uint64_t acks_compact_bytes = std::uint64_t{64} << 10;
 };
 
 struct SealedQueueStats {

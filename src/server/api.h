@@ -41,12 +41,17 @@ class TransparencyLog;
 namespace policy {
 class AccessStore;
 }  // namespace policy
+namespace lane {
+struct GrantSecretKey;
+struct IngestKeyPair;
+}  // namespace lane
 }  // namespace portcullis
 
 namespace portcullis::server {
 
 class Metrics;        // metrics.h: counters and histograms behind /metrics
 class GateGalleries;  // gate_galleries.h: the open flight galleries
+class DeviceReports;  // device_reports.h: the latest report of each lane/gate device
 
 // Engines are not thread-safe; each worker thread owns one of each and lends them to the heavy
 // handler it runs. Null on light routes.
@@ -115,10 +120,22 @@ struct ServiceContext {
   // The retention rules the vault was opened with (config "vault.retention"), for the retention
   // view. Empty: the vault's default ($PORTCULLIS_DATA_DIR/retention.json, else the build's).
   std::string retention_path;
+  // The key that signs lane maintenance grants (config "maintenance.grant_key_file"); null: the
+  // maintenance route answers 503 maintenance_not_configured.
+  const lane::GrantSecretKey* maintenance_grant_key = nullptr;
+  // Lane agents' sealed events (routes_lane_events.cc, docs/lane-link.md): the unwrapped ingest
+  // key pair (null: config has no lane_ingest, the events route answers 503), how long a node's
+  // unfinished claim on an event stands before another node takes it over, and where device
+  // reports are kept (null: not kept, only audited).
+  const lane::IngestKeyPair* ingest_key = nullptr;
+  std::int64_t ingest_claim_timeout_micros = 60'000'000;
+  DeviceReports* device_reports = nullptr;
 };
 
 // Each group of endpoints registers its routes (routes_*.cc). The Service calls all of them.
 void AddLaneRoutes(ServiceContext& ctx, std::vector<Route>* routes);  // lanes, plates, stats
+void AddLaneEventRoutes(ServiceContext& ctx,
+                        std::vector<Route>* routes);  // lane agents' sealed events, reports
 void AddGateRoutes(ServiceContext& ctx, std::vector<Route>* routes);  // galleries, travellers
 void AddAccessRoutes(ServiceContext& ctx,
                      std::vector<Route>* routes);  // principals, tickets, exports
@@ -126,5 +143,7 @@ void AddAuditRoutes(ServiceContext& ctx, std::vector<Route>* routes);  // tree h
 void AddConsoleRoutes(ServiceContext& ctx, std::vector<Route>* routes);  // /console/ static pages
 void AddSystemRoutes(ServiceContext& ctx,
                      std::vector<Route>* routes);  // healthz, readyz, metrics, openapi
+void AddMaintenanceRoutes(ServiceContext& ctx,
+                          std::vector<Route>* routes);  // lane maintenance grants
 
 }  // namespace portcullis::server

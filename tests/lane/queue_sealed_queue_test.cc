@@ -50,6 +50,7 @@ struct Fixture {
 
 std::vector<std::uint64_t> Sequences(const std::vector<SealedEvent>& events) {
   std::vector<std::uint64_t> out;
+  out.reserve(events.size());
   for (const SealedEvent& e : events) out.push_back(e.sequence);
   return out;
 }
@@ -103,8 +104,8 @@ TEST(SealedQueue, KeepsOrderAcrossSegmentRollsAndReopen) {
     EXPECT_EQ(rest[i].sequence, (i + 26) * 3);
     EXPECT_TRUE(IsIntactQueueEvent(rest[i]));
   }
-  // Drained: every segment is gone, only the state file remains; nothing is left on disk.
-  EXPECT_EQ(fx.Files(), std::vector<std::string>{"state"});
+  // Drained: every segment is gone, only the acknowledgement files remain.
+  for (const std::string& f : fx.Files()) EXPECT_TRUE(f == "acks" || f == "state") << f;
   st = fx.queue->stats();
   EXPECT_EQ(st.events, 0u);
   EXPECT_EQ(st.bytes, 0u);
@@ -325,15 +326,75 @@ TEST(SealedQueue, DecreasingSequenceOnDiskIsCorruption) {
 
 TEST(SealedQueue, DamagedStateFileIsCorruption) {
   Fixture fx;
-  ASSERT_TRUE(fx.Open().ok());
+  SealedQueueOptions options;
+  options.acks_compact_bytes = 0;  // every pop folds the ack log into the state file
+  ASSERT_TRUE(fx.Open(options).ok());
   ASSERT_TRUE(fx.queue->Append(MakeQueueEvent(1, 10)).ok());
   ASSERT_TRUE(fx.queue->Append(MakeQueueEvent(2, 10)).ok());
   ASSERT_TRUE(fx.queue->PopFront(MakeQueueEvent(1, 10).event_id).ok());
+  fx.queue.reset();
+  EXPECT_EQ(fs::file_size(fx.data + "/queue/acks"), 0u);
+  ASSERT_TRUE(fx.Open(options).ok());
+  EXPECT_EQ(fx.queue->stats().oldest_sequence, 2u);  // known from the state file alone
   fx.queue.reset();
   FlipByte(fx.data + "/queue/state", 9);
   EXPECT_EQ(fx.Open().code(), Status::Code::kCorruption);
   std::ofstream(fx.data + "/queue/state", std::ios::binary) << "short";
   EXPECT_EQ(fx.Open().code(), Status::Code::kCorruption);
+}
+
+TEST(SealedQueue, AckLogCompactsAndSurvivesReopen) {
+  Fixture fx;
+  SealedQueueOptions options;
+  options.acks_compact_bytes = std::uint64_t{3} * 32;
+  ASSERT_TRUE(fx.Open(options).ok());
+  for (std::uint64_t s = 1; s <= 20; ++s) ASSERT_TRUE(fx.queue->Append(MakeQueueEvent(s, 10)).ok());
+  for (std::uint64_t s = 1; s <= 11; ++s) {
+    ASSERT_TRUE(fx.queue->PopFront(MakeQueueEvent(s, 10).event_id).ok());
+    EXPECT_LT(fs::file_size(fx.data + "/queue/acks"), 3u * 32) << s;
+  }
+  ASSERT_TRUE(fx.Open(options).ok());
+  std::vector<SealedEvent> events;
+  ASSERT_TRUE(DrainQueue(fx.queue.get(), &events).ok());
+  EXPECT_EQ(Sequences(events), Range(12, 20));
+}
+
+TEST(SealedQueue, DamagedAckLogMiddleIsCorruptionTailIsResent) {
+  Fixture fx;
+  ASSERT_TRUE(fx.Open().ok());
+  for (std::uint64_t s = 1; s <= 4; ++s) ASSERT_TRUE(fx.queue->Append(MakeQueueEvent(s, 10)).ok());
+  for (std::uint64_t s = 1; s <= 3; ++s) {
+    ASSERT_TRUE(fx.queue->PopFront(MakeQueueEvent(s, 10).event_id).ok());
+  }
+  fx.queue.reset();
+  const std::string acks = fx.data + "/queue/acks";
+  ASSERT_EQ(fs::file_size(acks), 3u * 32);
+  FlipByte(acks, 2 * 32 + 10);  // the last ack: indistinguishable from a torn write
+  ASSERT_TRUE(fx.Open().ok());
+  EXPECT_EQ(fx.queue->stats().oldest_sequence, 3u);  // sent again; the service dedupes by id
+  EXPECT_EQ(fs::file_size(acks), 2u * 32);
+  fx.queue.reset();
+  FlipByte(acks, 0 * 32 + 10);  // a bad ack before a good one is damage
+  EXPECT_EQ(fx.Open().code(), Status::Code::kCorruption);
+}
+
+TEST(SealedQueue, PopFrontOnAFullDiskLeavesTheEventQueued) {
+  Fixture fx;
+  ASSERT_TRUE(DataDir::Open(fx.data, &fx.dir).ok());
+  FaultyDataDir faulty(fx.dir.get());
+  ASSERT_TRUE(fx.Open({}, &faulty).ok());
+  for (std::uint64_t s = 1; s <= 3; ++s) ASSERT_TRUE(fx.queue->Append(MakeQueueEvent(s, 10)).ok());
+  ASSERT_TRUE(fx.queue->PopFront(MakeQueueEvent(1, 10).event_id).ok());
+  faulty.set_full_after_bytes(faulty.appended() + 5);  // the next ack is torn by ENOSPC
+  EXPECT_EQ(fx.queue->PopFront(MakeQueueEvent(2, 10).event_id).code(),
+            Status::Code::kResourceExhausted);
+  EXPECT_EQ(fx.queue->stats().oldest_sequence, 2u);
+  faulty.set_full_after_bytes(FaultyDataDir::kNever);
+  ASSERT_TRUE(fx.queue->PopFront(MakeQueueEvent(2, 10).event_id).ok());
+  EXPECT_EQ(fs::file_size(fx.data + "/queue/acks"), 2u * 32);  // the torn ack was cut first
+  ASSERT_TRUE(fx.Open().ok());
+  EXPECT_EQ(fx.queue->stats().oldest_sequence, 3u);
+  EXPECT_EQ(fx.queue->stats().events, 1u);
 }
 
 TEST(SealedQueue, FrontRechecksTheRecordOnDisk) {

@@ -143,9 +143,14 @@ void CopyTree(const std::string& from, const std::string& to) {
   std::filesystem::copy(from, to, std::filesystem::copy_options::recursive);
 }
 
-TempDir::TempDir() {
-  const char* base = std::getenv("TEST_TMPDIR");
-  std::string tmpl = std::string(base != nullptr ? base : "/tmp") + "/portcullis-lane-XXXXXX";
+std::string MemoryTempBase() { return ::access("/dev/shm", W_OK | X_OK) == 0 ? "/dev/shm" : ""; }
+
+TempDir::TempDir() : TempDir("") {}
+
+TempDir::TempDir(const std::string& base) {
+  const char* env = std::getenv("TEST_TMPDIR");
+  const std::string root = !base.empty() ? base : (env != nullptr ? env : "/tmp");
+  std::string tmpl = root + "/portcullis-lane-XXXXXX";
   if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
   path_ = tmpl;
 }

@@ -56,10 +56,12 @@ class FaultyDataDir final : public DataDir {
   bool crashed_ = false;
 };
 
-// A fresh, empty directory under the test's temp dir (removed by the destructor).
+// A fresh, empty directory under $TEST_TMPDIR or /tmp (removed by the destructor).
 class TempDir {
  public:
   TempDir();
+  // Under `base` instead (e.g. MemoryTempBase()).
+  explicit TempDir(const std::string& base);
   ~TempDir();
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
@@ -77,6 +79,10 @@ bool IsIntactQueueEvent(const SealedEvent& event);
 
 // Drains the queue (Front + PopFront until empty) and returns what it held.
 Status DrainQueue(SealedQueue* queue, std::vector<SealedEvent>* events);
+
+// /dev/shm when it is a writable directory, else "": for tests whose faults are injected
+// logically (FaultyDataDir), where a real disk's fsync latency buys nothing but minutes.
+std::string MemoryTempBase();
 
 // Copies a directory tree (a queue's state before an injected fault).
 void CopyTree(const std::string& from, const std::string& to);
