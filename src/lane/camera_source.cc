@@ -33,6 +33,7 @@
 
 #include <opencv2/core.hpp>
 #include <opencv2/videoio.hpp>
+#include <opencv2/videoio/registry.hpp>
 
 #include "lane/camera_internal.h"
 #include "lane/frame_source.h"
@@ -170,7 +171,12 @@ class CameraSource final : public FrameSource {
         case SourceKind::kFile: {
           std::error_code ec;
           if (!std::filesystem::is_regular_file(config_.source, ec)) return false;
-          return capture->open(config_.source, cv::CAP_ANY) && capture->isOpened();
+          // FFmpeg alone when it is built in (as in Debian's OpenCV): with CAP_ANY a file FFmpeg
+          // rejects goes on to every other backend (GStreamer, image sequences, gphoto2), which
+          // print noise, throw, and leak libusb device lists on every retry.
+          const int api =
+              cv::videoio_registry::hasBackend(cv::CAP_FFMPEG) ? cv::CAP_FFMPEG : cv::CAP_ANY;
+          return capture->open(config_.source, api) && capture->isOpened();
         }
         case SourceKind::kStream: {
           // Bounded open and read: a stalled socket returns within the timeout instead of

@@ -243,7 +243,7 @@ class PassDetectorImpl final : public PassDetector {
     if (events == nullptr) return Status::InvalidArgument("Flush: null events");
     std::vector<plate::PlatePass> finished;
     tracker_.Flush(&finished);
-    const Status status = Emit(finished, events);
+    Status status = Emit(finished, events);
     for (auto& [text, best] : best_) best.Wipe();
     best_.clear();
     DropLocks();
@@ -493,7 +493,7 @@ class PassDetectorImpl final : public PassDetector {
   Status Emit(std::vector<plate::PlatePass>& finished, std::vector<LaneEvent>* events) {
     for (plate::PlatePass& pass : finished) {
       LaneEvent event;
-      const Status status = BuildEvent(pass, &event);
+      Status status = BuildEvent(pass, &event);
       WipeString(&pass.best.text);
       for (auto& c : pass.best.candidates) WipeString(&c.text);
       if (!status.ok()) {

@@ -176,7 +176,7 @@ TEST(PassDetectorTest, OneEventPerVehicleWithTheRightPlate) {
   EXPECT_EQ(stats.passes, 3);
   EXPECT_EQ(stats.plate_reads, reader.calls);
   // Empty road between vehicles is never read.
-  EXPECT_LT(stats.plate_reads, stats.motion_frames + 3 * 4);
+  EXPECT_LT(stats.plate_reads, stats.motion_frames + std::int64_t{3 * 4});
   EXPECT_LT(stats.motion_frames, stats.frames);
 }
 
