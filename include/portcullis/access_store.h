@@ -96,6 +96,34 @@ struct ExportedFile {
   std::string sha256_hex;  // of the bytes handed out (after watermarking)
 };
 
+// ---- Lane events ingested exactly once (docs/lane-link.md) ----------------------------------
+// A lane agent may deliver one sealed event several times (a lost answer, a node that crashed
+// between storing and answering, two nodes behind a load balancer). The first node to claim the
+// event id stores its records; the claim is finished with the ids of what was stored, so every
+// later delivery is answered with those ids and stores nothing.
+struct EventClaim {
+  std::string event_id;  // 32 hex digits
+  std::string lane, device, node;
+  std::int64_t sequence = 0;
+};
+struct IngestedEvent {
+  std::string event_id, lane, device, node;
+  std::int64_t sequence = 0;
+  std::string claim;                // the claim token of whoever holds it (ours when we claimed)
+  std::int64_t claimed_micros = 0;  // when the current claim was made
+  std::int64_t previous_claimed_micros = 0;  // kTakenOver: when the stale claim had been made
+  std::int64_t done_micros = 0;              // 0: not finished
+  std::string records;                       // finished: the JSON array of stored records
+};
+enum class EventClaimOutcome {
+  kClaimed,     // new: the caller stores the records, then CompleteEvent
+  kTakenOver,   // a claim older than stale_after was taken over (its node died): the caller
+                // removes whatever that node stored (labels {"event": id}), then stores afresh
+  kDone,        // already ingested: *event has the records
+  kInProgress,  // another node holds a live claim: retry later
+};
+[[nodiscard]] std::string_view EventClaimOutcomeName(EventClaimOutcome outcome);
+
 class AccessStore {
  public:
   virtual ~AccessStore() = default;
@@ -142,6 +170,18 @@ class AccessStore {
   // everyone else false. E.g. ClaimJobRun("retention.purge", hour_start) runs a purge once an hour.
   virtual Status ClaimJobRun(const std::string& job, std::int64_t period_start_micros,
                              const std::string& node, bool* claimed) = 0;
+
+  // Lane events (see EventClaim). Atomic across nodes: of concurrent claims of one event id
+  // exactly one gets kClaimed (or kTakenOver). The defaults answer Unsupported (stores that do not
+  // keep events, e.g. test fakes).
+  virtual Status ClaimEvent(const EventClaim& claim, std::int64_t stale_after_micros,
+                            EventClaimOutcome* outcome, IngestedEvent* event);
+  // Finishes the claim `claim_token` with the stored records' JSON. *completed is false when the
+  // claim was taken over meanwhile (the caller must then remove what it stored).
+  virtual Status CompleteEvent(const std::string& event_id, const std::string& claim_token,
+                               const std::string& records_json, bool* completed);
+  // Drops an unfinished claim (storing failed), so that the agent's retry can claim at once.
+  virtual Status ReleaseEvent(const std::string& event_id, const std::string& claim_token);
 };
 
 struct AccessStoreOptions {

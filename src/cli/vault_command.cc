@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/exit_codes.h"
+#include "lane/ingest_key.h"
 #include "portcullis/audit.h"
 #include "portcullis/env.h"
 #include "portcullis/vault.h"
@@ -52,6 +53,9 @@ struct VaultFlags {
   // purge / rotate
   bool dry_run = false;
   std::string kek;
+  // ingest-key
+  std::string key_file;
+  std::string public_out;
 };
 
 // sqlite:PATH keeps its keyring and audit log beside it unless told otherwise.
@@ -345,6 +349,41 @@ int RunRotate(VaultFlags& flags) {
   return kExitOk;
 }
 
+// The lane agents' ingest key pair (docs/lane-link.md): created once, then only loaded, so running
+// it again is harmless and prints the same public key (what each lane agent is configured with).
+int RunIngestKey(VaultFlags& flags) {
+  Env* env = Env::Default();
+  std::string secret;
+  Status s = ReadSecret(env, flags, &secret);
+  std::unique_ptr<vault::KeyProvider> provider;
+  if (s.ok()) {
+    vault::KeyProviderOptions options;
+    options.env = env;
+    s = vault::OpenKeyProvider(flags.keys, secret, options, &provider);
+  }
+  lane::IngestKeyPair pair;
+  bool created = false;
+  if (s.ok()) s = lane::EnsureIngestKeyPair(flags.key_file, *provider, &pair, &created, env);
+  const std::string public_key = s.ok() ? lane::FormatIngestPublicKey(pair.public_key) : "";
+  if (s.ok())
+    s = env->WriteFileAtomic(flags.public_out, public_key + "\n").WithContext(flags.public_out);
+  if (!s.ok()) return Fail(flags, "ingest-key", s);
+  if (flags.json) {
+    Emit({{"command", "ingest-key"},
+          {"created", created},
+          {"key_file", flags.key_file},
+          {"kek", pair.kek_id},
+          {"keys", provider->Describe()},
+          {"public_key", public_key},
+          {"public_out", flags.public_out}});
+  } else {
+    std::printf("%s ingest key %s (secret wrapped by KEK %s of %s)\n%s -> %s\n",
+                created ? "created" : "loaded", flags.key_file.c_str(), pair.kek_id.c_str(),
+                provider->Describe().c_str(), public_key.c_str(), flags.public_out.c_str());
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 void AddVaultCommands(CLI::App& app, int* exit_code) {
@@ -414,6 +453,24 @@ void AddVaultCommands(CLI::App& app, int* exit_code) {
   add_common(rotate);
   rotate->add_option("--kek", flags->kek, "Only this KEK (default: every KEK in use)");
   rotate->callback([flags, exit_code] { *exit_code = RunRotate(*flags); });
+
+  CLI::App* ingest = vault_cmd->add_subcommand(
+      "ingest-key", "Create (once) or show the lane agents' ingest key pair");
+  ingest->add_option("--keys", flags->keys, "keyring:PATH or pkcs11:LABEL (the vault's keys)")
+      ->required();
+  ingest->add_option(
+      "--secret-file", flags->secret_file,
+      std::string("Keyring passphrase / token PIN file (default: $") + kSecretVariable + ")");
+  ingest
+      ->add_option("--key-file", flags->key_file,
+                   "The key file (public key + wrapped secret; created when missing)")
+      ->required();
+  ingest
+      ->add_option("--public-out", flags->public_out,
+                   "Where to write the public key line for the lane agents")
+      ->required();
+  ingest->add_flag("--json", flags->json, "JSON Lines on stdout");
+  ingest->callback([flags, exit_code] { *exit_code = RunIngestKey(*flags); });
 }
 
 }  // namespace portcullis::cli

@@ -1,10 +1,7 @@
-// Internals of the camera and pass-detector code, here so tests can reach them.
-//
-// Wiping: a stand-in for hygiene.h's WipeMat / WipeString (owned by the queue part) until that
-// lands on main; same semantics, so switching is a rename.
+// Internals of the camera and pass-detector code, here so tests can reach them. Pixels and plate
+// text are wiped with hygiene.h (WipeMat, WipeString); encoder buffers with WipeBuffer below.
 #pragma once
 
-#include <string>
 #include <vector>
 
 #include <sodium.h>
@@ -13,25 +10,10 @@
 
 namespace portcullis::lane::camera_internal {
 
-// Zeros the pixels when this Mat is the only owner of its buffer, then releases it. A Mat that
-// shares its buffer (a view, or a copy of a header) is only released: the owner wipes.
-inline void WipeOwnedMat(cv::Mat* mat) {
-  if (mat->u != nullptr && mat->u->refcount == 1 && mat->datastart != nullptr &&
-      mat->dataend > mat->datastart) {
-    sodium_memzero(const_cast<uchar*>(mat->datastart),
-                   static_cast<std::size_t>(mat->dataend - mat->datastart));
-  }
-  mat->release();
-}
-
+// Overwrites a byte buffer (a JPEG encoder's output) with zeros and clears it.
 inline void WipeBuffer(std::vector<uchar>* bytes) {
   if (!bytes->empty()) sodium_memzero(bytes->data(), bytes->size());
   bytes->clear();
-}
-
-inline void WipeText(std::string* text) {
-  if (!text->empty()) sodium_memzero(text->data(), text->size());
-  text->clear();
 }
 
 // Frames larger than this are refused as corrupt: no lane camera produces them and a hostile

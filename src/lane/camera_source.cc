@@ -36,6 +36,7 @@
 
 #include "lane/camera_internal.h"
 #include "lane/frame_source.h"
+#include "lane/hygiene.h"
 
 namespace portcullis::lane {
 
@@ -55,7 +56,6 @@ const char* CameraStateName(CameraState state) {
 
 namespace {
 
-using camera_internal::WipeOwnedMat;
 using Clock = std::chrono::steady_clock;
 
 std::int64_t SteadyMicros() {
@@ -108,7 +108,7 @@ class CameraSource final : public FrameSource {
     }
     cv_.notify_all();
     thread_.join();
-    if (slot_) WipeOwnedMat(&slot_->bgr);
+    if (slot_) WipeMat(&slot_->bgr);
   }
 
   CameraSource(const CameraSource&) = delete;
@@ -217,11 +217,11 @@ class CameraSource final : public FrameSource {
     if (kind_ == SourceKind::kFile) {
       cv_.wait(lock, [this] { return stop_ || !slot_.has_value(); });
       if (stop_) {
-        WipeOwnedMat(&frame.bgr);
+        WipeMat(&frame.bgr);
         return false;
       }
     } else if (slot_) {
-      WipeOwnedMat(&slot_->bgr);
+      WipeMat(&slot_->bgr);
       dropped_.fetch_add(1);
     }
     slot_ = std::move(frame);
@@ -274,7 +274,7 @@ class CameraSource final : public FrameSource {
         if (!Read(&capture, &image)) break;
         if (!camera_internal::AcceptFrame(image, &expected_size_)) {
           corrupt_.fetch_add(1);
-          WipeOwnedMat(&image);
+          WipeMat(&image);
           continue;
         }
         const std::int64_t index = decoded++;

@@ -35,6 +35,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "lane/camera_internal.h"
+#include "lane/hygiene.h"
 #include "portcullis/face.h"
 #include "portcullis/plate.h"
 
@@ -43,7 +44,6 @@ namespace portcullis::lane {
 namespace {
 
 using camera_internal::WipeBuffer;
-using camera_internal::WipeOwnedMat;
 
 // Wall-clock steps larger than this between consecutive analysed frames (beyond what the
 // monotonic clock saw) mark the passes around them as clock_jump.
@@ -114,11 +114,11 @@ struct BestFrame {
   std::int64_t last_update = 0;  // last analysed frame that read this text
 
   void Wipe() {
-    WipeOwnedMat(&small);
-    WipeOwnedMat(&crop);
-    WipeOwnedMat(&windshield);
-    camera_internal::WipeText(&read.text);
-    for (auto& c : read.candidates) camera_internal::WipeText(&c.text);
+    WipeMat(&small);
+    WipeMat(&crop);
+    WipeMat(&windshield);
+    WipeString(&read.text);
+    for (auto& c : read.candidates) WipeString(&c.text);
   }
 };
 
@@ -134,10 +134,10 @@ struct Lock {
   std::int64_t last_seen = 0;  // analysed frame index of the last read or successful follow
 
   void Wipe() {
-    WipeOwnedMat(&patch);
-    camera_internal::WipeText(&text);
-    camera_internal::WipeText(&read.text);
-    for (auto& c : read.candidates) camera_internal::WipeText(&c.text);
+    WipeMat(&patch);
+    WipeString(&text);
+    WipeString(&read.text);
+    for (auto& c : read.candidates) WipeString(&c.text);
   }
 };
 
@@ -156,7 +156,7 @@ class PassDetectorImpl final : public PassDetector {
       : options_(options), plates_(plates), faces_(faces), tracker_(options.tracker) {}
 
   ~PassDetectorImpl() override {
-    WipeOwnedMat(&background_);
+    WipeMat(&background_);
     for (auto& [text, best] : best_) best.Wipe();
     for (Lock& lock : locks_) lock.Wipe();
   }
@@ -171,7 +171,7 @@ class PassDetectorImpl final : public PassDetector {
     if (frame.bgr.size() != frame_size_) {
       // A new stream (or a camera reconfigured): start the background and locks afresh.
       frame_size_ = frame.bgr.size();
-      WipeOwnedMat(&background_);
+      WipeMat(&background_);
       DropLocks();
     }
     ++stats_.frames;
@@ -233,7 +233,7 @@ class PassDetectorImpl final : public PassDetector {
     std::vector<plate::PlatePass> finished;
     tracker_.Observe(frame.index, static_cast<double>(frame.monotonic_micros) / 1000.0, observed,
                      &finished);
-    for (auto& r : observed) camera_internal::WipeText(&r.text);
+    for (auto& r : observed) WipeString(&r.text);
     PORTCULLIS_RETURN_IF_ERROR(Emit(finished, events));
     PruneBest(frame.index);
     return Status::Ok();
@@ -296,11 +296,11 @@ class PassDetectorImpl final : public PassDetector {
     // gate does; the blur below averages the sampling noise away.
     cv::resize(roi, thumb, thumb_size, 0, 0, cv::INTER_NEAREST);
     cv::cvtColor(thumb, grey, cv::COLOR_BGR2GRAY);
-    WipeOwnedMat(&thumb);
+    WipeMat(&thumb);
     cv::GaussianBlur(grey, grey, cv::Size(5, 5), 0);
     bool moved = false;
     if (background_.size() != grey.size()) {
-      WipeOwnedMat(&background_);
+      WipeMat(&background_);
       grey.convertTo(background_, CV_32F);
     } else {
       cv::Mat background8;
@@ -310,10 +310,10 @@ class PassDetectorImpl final : public PassDetector {
       const int changed = cv::countNonZero(diff > options_.motion_threshold);
       moved = changed > options_.motion_min_fraction * static_cast<double>(diff.total());
       cv::accumulateWeighted(grey, background_, options_.background_alpha);
-      WipeOwnedMat(&background8);
-      WipeOwnedMat(&diff);
+      WipeMat(&background8);
+      WipeMat(&diff);
     }
-    WipeOwnedMat(&grey);
+    WipeMat(&grey);
     return moved;
   }
 
@@ -398,7 +398,7 @@ class PassDetectorImpl final : public PassDetector {
     if (lock->confident_reads >= std::max(1, options_.lock_after_reads)) lock->locked = true;
     // The template: the plate, grey, scaled so it is ~48 px wide (matching cost is tiny).
     lock->scale = std::min(1.0, 48.0 / std::max(1, box.width));
-    WipeOwnedMat(&lock->patch);
+    WipeMat(&lock->patch);
     lock->patch = GreyScaled(frame.bgr(box), lock->scale);
   }
 
@@ -410,7 +410,7 @@ class PassDetectorImpl final : public PassDetector {
                         std::max(1, static_cast<int>(std::lround(bgr.rows * scale)))),
                0, 0, cv::INTER_AREA);
     cv::cvtColor(small, grey, cv::COLOR_BGR2GRAY);
-    WipeOwnedMat(&small);
+    WipeMat(&small);
     return grey;
   }
 
@@ -436,7 +436,7 @@ class PassDetectorImpl final : public PassDetector {
           if (roi.contains(centre)) {
             const cv::Rect patch_rect(at.x, at.y, lock->patch.cols, lock->patch.rows);
             cv::Mat next = area(patch_rect).clone();
-            WipeOwnedMat(&lock->patch);
+            WipeMat(&lock->patch);
             lock->patch = std::move(next);
             lock->box = moved;
             lock->last_seen = frame.index;
@@ -444,7 +444,7 @@ class PassDetectorImpl final : public PassDetector {
           }
         }
       }
-      WipeOwnedMat(&area);
+      WipeMat(&area);
     }
     if (!found) lock->locked = false;  // read again from now on
     return found;
@@ -494,8 +494,8 @@ class PassDetectorImpl final : public PassDetector {
     for (plate::PlatePass& pass : finished) {
       LaneEvent event;
       const Status status = BuildEvent(pass, &event);
-      camera_internal::WipeText(&pass.best.text);
-      for (auto& c : pass.best.candidates) camera_internal::WipeText(&c.text);
+      WipeString(&pass.best.text);
+      for (auto& c : pass.best.candidates) WipeString(&c.text);
       if (!status.ok()) {
         event.Wipe();
         return status;
@@ -588,7 +588,7 @@ class PassDetectorImpl final : public PassDetector {
                  cv::INTER_AREA);
       const std::string name = "face-" + std::to_string(event->faces.size());
       const Status encoded = EncodeJpeg(chip, options_.jpeg_quality, name, &event->attachments);
-      WipeOwnedMat(&chip);
+      WipeMat(&chip);
       PORTCULLIS_RETURN_IF_ERROR(encoded);
       LaneFace f;
       const double s = best.scale;

@@ -274,7 +274,7 @@ Status SegmentedQueue::Recover() {
     }
   }
   std::string state;
-  const Status read = dir_->ReadFile(PathOf("state"), 4096, &state);
+  Status read = dir_->ReadFile(PathOf("state"), 4096, &state);
   if (read.ok()) {
     // Written atomically, so any defect is damage, not a crash: refuse rather than guess.
     if (state.size() != kStateBytes || !DecodeAcked(state, kStateMagic, &acked_sequence_)) {
@@ -365,7 +365,7 @@ Status SegmentedQueue::RemoveConsumedSegments() {
       dirty_tail_ = false;
     }
     if (reader_ != nullptr && reader_segment_ == s.number) reader_.reset();
-    const Status removed = dir_->Remove(SegmentPath(s.number));
+    Status removed = dir_->Remove(SegmentPath(s.number));
     if (!removed.ok() && removed.code() != Status::Code::kNotFound) return removed;
     segments_.pop_front();
     bytes_ -= s.size;

@@ -6,9 +6,12 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <random>
 #include <string>
 
 #include "portcullis/lane_event.h"
@@ -28,6 +31,8 @@ struct UplinkConfig {
   int request_timeout_ms = 10000;
   int backoff_initial_ms = 500;  // doubled after each failure, with jitter, up to backoff_max_ms
   int backoff_max_ms = 60000;
+  // The wall clock the certificate validity check uses (tests move it); null: the system's.
+  std::function<std::int64_t()> now_micros;
 };
 
 // Why the last delivery failed, for health and metrics.
@@ -36,10 +41,17 @@ enum class LinkState {
   kUnreachable,         // connect refused / timed out / DNS
   kCertificateExpired,  // our certificate or the server's is outside its validity period
   kTlsFailed,           // handshake failed otherwise (wrong CA, revoked, ...)
-  kRejected,            // the service answered 4xx: the event will never be accepted as is
-  kServerError,         // 5xx, 429 or 503: retry later (Retry-After honoured)
+  kRejected,            // the service answered 400/409/413/415/422: this event will never be
+                        // accepted as is (a poison event: popped and counted, not retried)
+  kServerError,         // 5xx, 429, 503 (or 404/408: a service without the route): retry later
+                        // (Retry-After honoured)
+  kUnauthorized,        // 401/403: the device's token or permissions are wrong; every event
+                        // would fail the same way, so nothing is popped: retried with back-off
 };
 const char* LinkStateName(LinkState state);  // "up", "unreachable", "certificate_expired", ...
+
+// The state an HTTP status maps to (kUp for 2xx). Exposed for tests and the agent's reports.
+LinkState LinkStateForHttpStatus(int status);
 
 class Uplink {
  public:
@@ -52,11 +64,18 @@ class Uplink {
   virtual Status SendReport(const std::string& json, LinkState* state) = 0;
 };
 
+// Reads a PEM certificate's validity period (microseconds since the epoch). For the agent's
+// health page (days left on its certificate) and the pre-connect check.
+Status CertificateValidity(const std::string& pem_file, std::int64_t* not_before_micros,
+                           std::int64_t* not_after_micros);
+
 struct DrainStats {
   std::uint64_t delivered = 0;
-  std::uint64_t rejected = 0;  // 4xx: moved to the dead-letter count, not retried forever
+  std::uint64_t duplicates = 0;  // delivered, and the service already had it (200 duplicate)
+  std::uint64_t rejected = 0;    // 4xx: moved to the dead-letter count, not retried forever
+  std::uint64_t failures = 0;    // attempts that failed and will be retried
   LinkState state = LinkState::kUp;
-  int backoff_ms = 0;
+  int backoff_ms = 0;  // the wait before the next attempt; 0 when the link is up
 };
 
 // Drains a queue through an uplink in order, one event at a time, until stop() returns true:
@@ -66,17 +85,38 @@ struct DrainStats {
 class QueueDrainer {
  public:
   QueueDrainer(SealedQueue* queue, Uplink* uplink, const UplinkConfig& config);
-  // Runs until stop() is true. on_change is called whenever stats change (metrics, health).
+  // Runs until stop() is true (checked at least every 100 ms while waiting) or Stop() is called.
+  // on_change is called whenever stats change (metrics, health). An empty queue is waited on
+  // (Notify() wakes it at once; otherwise it looks again every idle_poll_ms), never spun on.
   void Run(const std::function<bool()>& stop,
            const std::function<void(const DrainStats&)>& on_change);
-  // One attempt (tests and benchmarks): delivers the front event if any. NotFound when empty.
+  // One attempt (tests and benchmarks): delivers the front event if any. NotFound when empty;
+  // OK when delivered; otherwise the failure (*stats says why; a poison event was popped).
   Status DrainOne(DrainStats* stats);
+  // Something was appended: wake Run if it is waiting on an empty queue (not during a back-off).
+  void Notify();
+  // Makes Run return soon (interrupts a back-off or an idle wait).
+  void Stop();
+  [[nodiscard]] DrainStats stats() const;
+
+  int idle_poll_ms = 1000;
 
  private:
+  // The wait after `failures` consecutive failures: initial * 2^(failures-1), capped, with
+  // jitter in [d/2, d]; a Retry-After overrides it (capped at backoff_max_ms too).
+  int BackoffMs(std::uint64_t failures, int retry_after_ms);
+  // Waits up to ms, returning early on Stop(), stop() or (when wake_on_notify) Notify().
+  void Wait(int ms, bool wake_on_notify, const std::function<bool()>& stop);
+
   SealedQueue* queue_;
   Uplink* uplink_;
   UplinkConfig config_;
-  DrainStats stats_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  bool notified_ = false;
+  bool stopping_ = false;
+  DrainStats stats_;  // under mutex_
+  std::mt19937_64 rng_;
 };
 
 }  // namespace portcullis::lane

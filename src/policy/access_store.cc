@@ -101,6 +101,18 @@ const std::vector<Migration>& Migrations() {
         " node TEXT NOT NULL,"
         " claimed_micros {INT64} NOT NULL,"
         " PRIMARY KEY (job, period_start_micros))"}},
+      {2,
+       "lane events ingested exactly once",
+       {"CREATE TABLE access_ingested_events ("
+        " event_id TEXT PRIMARY KEY,"
+        " lane TEXT NOT NULL,"
+        " device TEXT NOT NULL,"
+        " sequence {INT64} NOT NULL,"
+        " node TEXT NOT NULL,"
+        " claim TEXT NOT NULL,"  // random token of the current claim
+        " claimed_micros {INT64} NOT NULL,"
+        " done_micros {INT64} NOT NULL,"  // 0: claimed, records not yet recorded
+        " records TEXT NOT NULL)"}},      // JSON array of the stored records ("" until done)
   };
   return kMigrations;
 }
@@ -193,6 +205,20 @@ std::string NewToken() {
   token.append(encoded.data(), kTokenChars);
   sodium_memzero(encoded.data(), encoded.size());
   return token;
+}
+
+std::string NewClaimToken() {
+  std::array<unsigned char, 16> bytes{};
+  randombytes_buf(bytes.data(), bytes.size());
+  std::array<char, 33> hex{};
+  sodium_bin2hex(hex.data(), hex.size(), bytes.data(), bytes.size());
+  return {hex.data(), 32};
+}
+
+bool ValidEventId(const std::string& id) {
+  return id.size() == 32 && std::all_of(id.begin(), id.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
 }
 
 std::string HexSha256(std::string_view data) {
@@ -766,6 +792,101 @@ class SqlAccessStore : public AccessStore {
     });
   }
 
+  // ---- Lane events ----------------------------------------------------------------------------
+
+  Status ClaimEvent(const EventClaim& claim, std::int64_t stale_after_micros,
+                    EventClaimOutcome* outcome, IngestedEvent* event) override {
+    if (!ValidEventId(claim.event_id)) {
+      return Status::InvalidArgument("event id must be 32 lower-case hex digits");
+    }
+    if (claim.node.empty() || claim.node.size() > 128 || claim.device.size() > 128 ||
+        claim.lane.size() > 128) {
+      return Status::InvalidArgument("event claim: node, device or lane too long or empty");
+    }
+    const std::int64_t now = env_->NowMicros();
+    const std::string token = NewClaimToken();
+    return db_->Write([&](sql::Session& s) -> Status {
+      sql::Result inserted;
+      PORTCULLIS_RETURN_IF_ERROR(
+          s.Exec("INSERT INTO access_ingested_events (event_id, lane, device, sequence, node, "
+                 "claim, claimed_micros, done_micros, records) VALUES (?, ?, ?, ?, ?, ?, ?, 0, '') "
+                 "ON CONFLICT DO NOTHING",
+                 {claim.event_id, claim.lane, claim.device, claim.sequence, claim.node, token, now},
+                 &inserted));
+      IngestedEvent row;
+      if (inserted.affected == 1) {
+        row = {claim.event_id,
+               claim.lane,
+               claim.device,
+               claim.node,
+               claim.sequence,
+               token,
+               now,
+               0,
+               0,
+               ""};
+        *outcome = EventClaimOutcome::kClaimed;
+        *event = std::move(row);
+        return Status::Ok();
+      }
+      sql::Result rows;
+      PORTCULLIS_RETURN_IF_ERROR(
+          s.Exec("SELECT event_id, lane, device, sequence, node, claim, claimed_micros, "
+                 "done_micros, records FROM access_ingested_events WHERE event_id = ?",
+                 {claim.event_id}, &rows));
+      if (rows.rows.empty()) return Status::Internal("event claim vanished: " + claim.event_id);
+      const sql::Row& r = rows.rows[0];
+      row = {r.Text(0), r.Text(1), r.Text(2), r.Text(4), r.Int(3),
+             r.Text(5), r.Int(6),  0,         r.Int(7),  r.Text(8)};
+      if (row.done_micros != 0) {
+        *outcome = EventClaimOutcome::kDone;
+      } else if (now - row.claimed_micros < stale_after_micros) {
+        *outcome = EventClaimOutcome::kInProgress;
+      } else {
+        // The claim's node died (or stalled) before finishing: take it over, conditionally on
+        // the claim being the one just read, so that of two nodes taking over one wins.
+        sql::Result updated;
+        PORTCULLIS_RETURN_IF_ERROR(
+            s.Exec("UPDATE access_ingested_events SET node = ?, claim = ?, claimed_micros = ? "
+                   "WHERE event_id = ? AND claim = ? AND done_micros = 0",
+                   {claim.node, token, now, claim.event_id, row.claim}, &updated));
+        if (updated.affected == 1) {
+          row.previous_claimed_micros = row.claimed_micros;
+          row.node = claim.node;
+          row.claim = token;
+          row.claimed_micros = now;
+          *outcome = EventClaimOutcome::kTakenOver;
+        } else {
+          *outcome = EventClaimOutcome::kInProgress;
+        }
+      }
+      *event = std::move(row);
+      return Status::Ok();
+    });
+  }
+
+  Status CompleteEvent(const std::string& event_id, const std::string& claim_token,
+                       const std::string& records_json, bool* completed) override {
+    const std::int64_t now = env_->NowMicros();
+    return db_->Write([&](sql::Session& s) -> Status {
+      sql::Result updated;
+      PORTCULLIS_RETURN_IF_ERROR(
+          s.Exec("UPDATE access_ingested_events SET done_micros = ?, records = ? "
+                 "WHERE event_id = ? AND claim = ? AND done_micros = 0",
+                 {now, records_json, event_id, claim_token}, &updated));
+      *completed = updated.affected == 1;
+      return Status::Ok();
+    });
+  }
+
+  Status ReleaseEvent(const std::string& event_id, const std::string& claim_token) override {
+    return db_->Write([&](sql::Session& s) -> Status {
+      return s.Exec(
+          "DELETE FROM access_ingested_events WHERE event_id = ? AND claim = ? AND done_micros = 0",
+          {event_id, claim_token});
+    });
+  }
+
  private:
   static Status ReadExportRow(sql::Session& s, const std::string& export_id, std::int64_t now,
                               ExportInfo* info, bool* found) {
@@ -783,6 +904,32 @@ class SqlAccessStore : public AccessStore {
 };
 
 }  // namespace
+
+std::string_view EventClaimOutcomeName(EventClaimOutcome outcome) {
+  switch (outcome) {
+    case EventClaimOutcome::kClaimed:
+      return "claimed";
+    case EventClaimOutcome::kTakenOver:
+      return "taken_over";
+    case EventClaimOutcome::kDone:
+      return "done";
+    case EventClaimOutcome::kInProgress:
+      return "in_progress";
+  }
+  return "unknown";
+}
+
+Status AccessStore::ClaimEvent(const EventClaim&, std::int64_t, EventClaimOutcome*,
+                               IngestedEvent*) {
+  return Status::Unsupported("this access store does not record ingested events");
+}
+Status AccessStore::CompleteEvent(const std::string&, const std::string&, const std::string&,
+                                  bool*) {
+  return Status::Unsupported("this access store does not record ingested events");
+}
+Status AccessStore::ReleaseEvent(const std::string&, const std::string&) {
+  return Status::Unsupported("this access store does not record ingested events");
+}
 
 std::string_view AuthOutcomeName(AuthOutcome outcome) {
   switch (outcome) {

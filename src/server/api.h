@@ -43,6 +43,7 @@ class AccessStore;
 }  // namespace policy
 namespace lane {
 struct GrantSecretKey;
+struct IngestKeyPair;
 }  // namespace lane
 }  // namespace portcullis
 
@@ -50,6 +51,7 @@ namespace portcullis::server {
 
 class Metrics;        // metrics.h: counters and histograms behind /metrics
 class GateGalleries;  // gate_galleries.h: the open flight galleries
+class DeviceReports;  // device_reports.h: the latest report of each lane/gate device
 
 // Engines are not thread-safe; each worker thread owns one of each and lends them to the heavy
 // handler it runs. Null on light routes.
@@ -121,10 +123,19 @@ struct ServiceContext {
   // The key that signs lane maintenance grants (config "maintenance.grant_key_file"); null: the
   // maintenance route answers 503 maintenance_not_configured.
   const lane::GrantSecretKey* maintenance_grant_key = nullptr;
+  // Lane agents' sealed events (routes_lane_events.cc, docs/lane-link.md): the unwrapped ingest
+  // key pair (null: config has no lane_ingest, the events route answers 503), how long a node's
+  // unfinished claim on an event stands before another node takes it over, and where device
+  // reports are kept (null: not kept, only audited).
+  const lane::IngestKeyPair* ingest_key = nullptr;
+  std::int64_t ingest_claim_timeout_micros = 60'000'000;
+  DeviceReports* device_reports = nullptr;
 };
 
 // Each group of endpoints registers its routes (routes_*.cc). The Service calls all of them.
 void AddLaneRoutes(ServiceContext& ctx, std::vector<Route>* routes);  // lanes, plates, stats
+void AddLaneEventRoutes(ServiceContext& ctx,
+                        std::vector<Route>* routes);  // lane agents' sealed events, reports
 void AddGateRoutes(ServiceContext& ctx, std::vector<Route>* routes);  // galleries, travellers
 void AddAccessRoutes(ServiceContext& ctx,
                      std::vector<Route>* routes);  // principals, tickets, exports

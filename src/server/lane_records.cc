@@ -54,7 +54,9 @@ Status ParseReadBody(const std::string& body, nlohmann::json* read) {
 
 Status StoreLaneReads(vault::Vault* vault, const vault::AccessContext& ctx, const std::string& lane,
                       std::int64_t now_micros, const std::vector<LaneRead>& reads,
-                      nlohmann::json* stored) {
+                      nlohmann::json* stored,
+                      const std::map<std::string, std::string>& extra_labels,
+                      std::vector<vault::RecordMeta>* all_metas) {
   *stored = nlohmann::json::array();
   if (reads.empty()) return Status::Ok();
 
@@ -71,12 +73,16 @@ Status StoreLaneReads(vault::Vault* vault, const vault::AccessContext& ctx, cons
     record.type = vault::RecordType::kPlateRead;
     record.subject = vault::SubjectCategory::kVehicle;
     record.content_type = kCropContentType;
-    record.labels = {{"lane", lane}, {"part", "crop"}};
+    record.labels = extra_labels;
+    record.labels["lane"] = lane;
+    record.labels["part"] = "crop";
     record.body = r.crop_jpeg;
     crops.push_back(std::move(record));
   }
   std::vector<vault::RecordMeta> crop_metas;
   if (!crops.empty()) PORTCULLIS_RETURN_IF_ERROR(vault->PutBatch(ctx, crops, &crop_metas));
+  if (all_metas != nullptr)
+    all_metas->insert(all_metas->end(), crop_metas.begin(), crop_metas.end());
 
   // 2. The reads, in one batch.
   std::vector<std::string> bodies;
@@ -101,13 +107,16 @@ Status StoreLaneReads(vault::Vault* vault, const vault::AccessContext& ctx, cons
     record.type = vault::RecordType::kPlateRead;
     record.subject = vault::SubjectCategory::kVehicle;
     record.content_type = kReadContentType;
-    record.labels = {{"lane", lane}, {"part", "read"}};
+    record.labels = extra_labels;
+    record.labels["lane"] = lane;
+    record.labels["part"] = "read";
     if (crop_of[i] != std::string::npos) record.labels["crop"] = crop_metas[crop_of[i]].id;
     record.body = bodies[i];
     records.push_back(std::move(record));
   }
   std::vector<vault::RecordMeta> metas;
   PORTCULLIS_RETURN_IF_ERROR(vault->PutBatch(ctx, records, &metas));
+  if (all_metas != nullptr) all_metas->insert(all_metas->end(), metas.begin(), metas.end());
   for (std::size_t i = 0; i < responses.size() && i < metas.size(); ++i) {
     nlohmann::json out = {{"id", metas[i].id}};
     for (const auto& [key, value] : responses[i].items()) out[key] = value;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -36,9 +37,14 @@ struct LaneRead {
 // crops) in another. *stored gets, per read, its response JSON ({"id", plate fields, extra}).
 // Should the second batch fail, the crops it would have named stay unreachable (no read names
 // them, and /crop only follows a read) until their retention bucket is shredded.
+// extra_labels go on every record (a lane event's "event", "camera", "device"); *metas (optional)
+// gets every record stored, crops first, also when the second batch fails (so that a caller can
+// delete the crops again).
 Status StoreLaneReads(vault::Vault* vault, const vault::AccessContext& ctx, const std::string& lane,
                       std::int64_t now_micros, const std::vector<LaneRead>& reads,
-                      nlohmann::json* stored);
+                      nlohmann::json* stored,
+                      const std::map<std::string, std::string>& extra_labels = {},
+                      std::vector<vault::RecordMeta>* metas = nullptr);
 
 // "2026-11-27T08:15:02.123456Z"
 std::string FormatRfc3339(std::int64_t micros);

@@ -30,6 +30,7 @@
 #include "portcullis/plate.h"
 #include "portcullis/vault.h"
 #include "server/api.h"
+#include "server/device_reports.h"
 #include "server/lane_activity.h"
 #include "server/lane_clip.h"
 #include "server/lane_records.h"
@@ -611,10 +612,23 @@ ApiResponse DeviceHealth(LaneState& state, ApiRequest& request) {
          {"frames_total", h.frames_total},
          {"errors", h.errors.empty() ? json::object() : json(h.errors)}});
   }
+  // The lane agents' own reports (POST /v1/lanes/{lane}/reports), latest of each kind per device.
+  json devices = json::array();
+  if (state.ctx->device_reports != nullptr) {
+    for (const DeviceReport& r : state.ctx->device_reports->Snapshot()) {
+      if (scoped && !request.principal.InScope(r.lane)) continue;
+      devices.push_back({{"device", r.device},
+                         {"lane", r.lane},
+                         {"kind", r.kind},
+                         {"received_micros", r.received_micros},
+                         {"report", r.report}});
+    }
+  }
   return ApiResponse::Json(200, {{"node", state.ctx->node_name},
                                  {"since_micros", state.activity->started_micros()},
                                  {"now_micros", now},
-                                 {"lanes", lanes}});
+                                 {"lanes", lanes},
+                                 {"devices", devices}});
 }
 
 // ---- GET /v1/retention, POST /v1/retention/purge -----------------------------------------------

@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lane/ingest_key.h"
 #include "lane/maintenance_grant.h"
 #include "portcullis/access_store.h"
 #include "portcullis/audit.h"
@@ -26,6 +27,7 @@
 #include "portcullis/plate.h"
 #include "portcullis/policy.h"
 #include "portcullis/vault.h"
+#include "server/device_reports.h"
 #include "server/gate_galleries.h"
 #include "server/logging.h"
 #include "server/metrics.h"
@@ -271,6 +273,16 @@ Status ParseServiceConfig(std::string_view text, const std::string& base_dir,
     PORTCULLIS_RETURN_IF_ERROR(j.NoOthers());
   }
 
+  const json* lane_ingest = nullptr;
+  PORTCULLIS_RETURN_IF_ERROR(top.Object("lane_ingest", false, &lane_ingest));
+  if (lane_ingest != nullptr) {
+    Fields li(*lane_ingest, "lane_ingest");
+    PORTCULLIS_RETURN_IF_ERROR(li.String("key_file", true, &c.lane_ingest.key_file));
+    PORTCULLIS_RETURN_IF_ERROR(li.Number<std::int64_t>("claim_timeout_ms", 100, 3600 * 1000,
+                                                       &c.lane_ingest.claim_timeout_ms));
+    PORTCULLIS_RETURN_IF_ERROR(li.NoOthers());
+  }
+
   const json* models = nullptr;
   PORTCULLIS_RETURN_IF_ERROR(top.Object("models", false, &models));
   if (models != nullptr) {
@@ -305,6 +317,7 @@ Status ParseServiceConfig(std::string_view text, const std::string& base_dir,
   c.models.dir = Resolve(base_dir, c.models.dir);
   c.gates.traveller_key = Resolve(base_dir, c.gates.traveller_key);
   c.maintenance.grant_key_file = Resolve(base_dir, c.maintenance.grant_key_file);
+  c.lane_ingest.key_file = Resolve(base_dir, c.lane_ingest.key_file);
   *config = std::move(c);
   return Status::Ok();
 }
@@ -350,6 +363,7 @@ std::vector<Route> BuildRouteTable(ServiceContext& ctx, ReadinessProbe probe) {
   std::vector<Route> routes;
   AddSystemRoutes(ctx, &routes, std::move(probe));
   AddLaneRoutes(ctx, &routes);
+  AddLaneEventRoutes(ctx, &routes);
   AddGateRoutes(ctx, &routes);
   AddAccessRoutes(ctx, &routes);
   AddAuditRoutes(ctx, &routes);
@@ -455,6 +469,8 @@ struct Service::Impl {
   std::vector<std::unique_ptr<plate::PlateReader>> plates;
   std::vector<std::unique_ptr<face::FaceEngine>> faces;
   std::unique_ptr<GateGalleries> galleries;
+  std::unique_ptr<lane::IngestKeyPair> ingest_key;
+  DeviceReports device_reports;
   ServiceContext ctx;
   std::unique_ptr<HttpServer> server;
   std::unique_ptr<PeriodicJobs> jobs;
@@ -555,6 +571,21 @@ Status Service::Open(const ServiceConfig& config, std::unique_ptr<Service>* serv
   vault_options.env = env;
   PORTCULLIS_RETURN_IF_ERROR(vault::Vault::Open(vault_options, &impl->vault).WithContext("vault"));
 
+  if (!config.lane_ingest.key_file.empty()) {
+    // The service's own provider handle, with the vault's keys and secret: the ingest secret is
+    // unwrapped once and held in locked memory (SecretBytes) for the life of the service.
+    std::unique_ptr<vault::KeyProvider> provider;
+    vault::KeyProviderOptions key_options;
+    key_options.env = env;
+    PORTCULLIS_RETURN_IF_ERROR(
+        vault::OpenKeyProvider(config.vault.keys, secret, key_options, &provider)
+            .WithContext("lane_ingest: vault.keys"));
+    impl->ingest_key = std::make_unique<lane::IngestKeyPair>();
+    PORTCULLIS_RETURN_IF_ERROR(
+        lane::LoadIngestKeyPair(config.lane_ingest.key_file, *provider, impl->ingest_key.get(), env)
+            .WithContext("lane_ingest.key_file"));
+  }
+
   policy::AccessStoreOptions access_options;
   access_options.env = env;
   PORTCULLIS_RETURN_IF_ERROR(
@@ -609,6 +640,9 @@ Status Service::Open(const ServiceConfig& config, std::unique_ptr<Service>* serv
                                    .WithContext("maintenance.grant_key_file"));
     ctx.maintenance_grant_key = &impl->grant_key;
   }
+  ctx.ingest_key = impl->ingest_key.get();
+  ctx.ingest_claim_timeout_micros = config.lane_ingest.claim_timeout_ms * 1000;
+  ctx.device_reports = &impl->device_reports;
   Impl* raw = impl.get();
   std::vector<Route> routes = BuildRouteTable(ctx, [raw] { return raw->Probe(); });
 

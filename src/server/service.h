@@ -76,6 +76,13 @@ struct ServiceConfig {
     // (`portcullis access grant-key`). "": POST /v1/lanes/{lane}/maintenance answers 503.
     std::string grant_key_file;
   } maintenance;
+  // Lane agents' sealed events (docs/lane-link.md). Without a key file the events route answers
+  // 503 ingest_not_configured. The key file's secret is unwrapped at start with the vault's key
+  // provider (vault.keys and its secret).
+  struct LaneIngest {
+    std::string key_file;                   // "": not configured
+    std::int64_t claim_timeout_ms = 60000;  // an unfinished claim older than this is taken over
+  } lane_ingest;
   struct Models {
     std::string dir;     // "": $PORTCULLIS_MODEL_DIR, else the build's
     bool plates = true;  // open a PlateReader per worker

@@ -180,6 +180,46 @@ TEST(PassDetectorTest, OneEventPerVehicleWithTheRightPlate) {
   EXPECT_LT(stats.motion_frames, stats.frames);
 }
 
+TEST(PassDetectorTest, FromAVideoFileThroughTheFrameSource) {
+  // The composition the agent runs: FrameSource (MJPG file, stride 2) -> PassDetector.
+  ASSERT_NE(SharedReader(), nullptr);
+  LaneClipSpec spec;
+  spec.plates = {"KTM5082", "ABC1234"};
+  spec.frames_per_vehicle = 40;
+  spec.gap_frames = 20;
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/lane.avi";
+  ASSERT_TRUE(testing::WriteMjpgAvi(path, RenderLaneClip(spec, nullptr), 30));
+  PassDetectorOptions options = Options();
+  options.camera.source = path;
+  options.camera.frame_stride = 2;
+  std::unique_ptr<FrameSource> source;
+  ASSERT_TRUE(OpenFrameSource(options.camera, &source).ok());
+  auto detector = Make(options, SharedReader());
+  std::vector<LaneEvent> events;
+  Status status;
+  std::int64_t frames = 0;
+  while (true) {
+    Frame frame;
+    status = source->Next(5000, &frame);
+    if (!status.ok()) break;
+    EXPECT_EQ(frame.index % 2, 0);
+    ++frames;
+    ASSERT_TRUE(detector->Analyse(frame, &events).ok());
+  }
+  EXPECT_EQ(status.code(), Status::Code::kNotFound);  // the file ended
+  ASSERT_TRUE(detector->Flush(&events).ok());
+  EXPECT_EQ(frames, (2 * 40 + 3 * 20) / 2);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].plates[0].text, "KTM5082");
+  EXPECT_EQ(events[1].plates[0].text, "ABC1234");
+  EXPECT_LT(events[0].ended_wall_micros, events[1].started_wall_micros);
+  for (LaneEvent& e : events) {
+    e.Wipe();
+    EXPECT_TRUE(e.attachments.empty());
+  }
+}
+
 TEST(PassDetectorTest, AStaticSceneNeverCallsThePlateEngine) {
   LaneClipSpec spec;
   spec.plates = {};

@@ -60,6 +60,9 @@ ChildResult CrashChild(const std::string& cwd, bool disable, int sig) {
                                (CoreDumpsDisabled() ? "disabled" : "enabled");
     if (::write(fds[1], report.data(), report.size()) < 0) ::_exit(4);
     ::close(fds[1]);
+    // The kernel's default action (terminate + dump) is what is under test: a sanitizer's own
+    // SIGSEGV handler would otherwise turn the crash into an ordinary exit.
+    ::signal(sig, SIG_DFL);
     ::raise(sig);
     ::_exit(5);  // not reached: the signal's default action ends the process
   }

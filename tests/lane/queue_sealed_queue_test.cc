@@ -50,6 +50,7 @@ struct Fixture {
 
 std::vector<std::uint64_t> Sequences(const std::vector<SealedEvent>& events) {
   std::vector<std::uint64_t> out;
+  out.reserve(events.size());
   for (const SealedEvent& e : events) out.push_back(e.sequence);
   return out;
 }
@@ -345,7 +346,7 @@ TEST(SealedQueue, DamagedStateFileIsCorruption) {
 TEST(SealedQueue, AckLogCompactsAndSurvivesReopen) {
   Fixture fx;
   SealedQueueOptions options;
-  options.acks_compact_bytes = 3 * 32;
+  options.acks_compact_bytes = std::uint64_t{3} * 32;
   ASSERT_TRUE(fx.Open(options).ok());
   for (std::uint64_t s = 1; s <= 20; ++s) ASSERT_TRUE(fx.queue->Append(MakeQueueEvent(s, 10)).ok());
   for (std::uint64_t s = 1; s <= 11; ++s) {

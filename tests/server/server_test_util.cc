@@ -60,15 +60,16 @@ void AddExtension(X509* cert, X509* issuer, int nid, const char* value) {
 }
 
 bool MakeCert(const std::string& dir, const std::string& name, const std::string& cn,
-              const CertFiles* issuer, CertFiles* out) {
+              const CertFiles* issuer, CertFiles* out, long not_before_s = -3600,
+              long not_after_s = 7L * 24 * 3600) {
   EVP_PKEY* key = EVP_EC_gen("P-256");
   if (key == nullptr) return false;
   X509* cert = X509_new();
   X509_set_version(cert, 2);
   static long serial = 1000;
   ASN1_INTEGER_set(X509_get_serialNumber(cert), ++serial);
-  X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(cert), 7L * 24 * 3600);
+  X509_gmtime_adj(X509_getm_notBefore(cert), not_before_s);
+  X509_gmtime_adj(X509_getm_notAfter(cert), not_after_s);
   X509_set_pubkey(cert, key);
   X509_NAME* subject = X509_get_subject_name(cert);
   X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC,
@@ -125,6 +126,11 @@ bool MakeSelfSigned(const std::string& dir, const std::string& name, const std::
 bool MakeSignedBy(const CertFiles& ca, const std::string& dir, const std::string& name,
                   const std::string& cn, CertFiles* out) {
   return MakeCert(dir, name, cn, &ca, out);
+}
+
+bool MakeSignedByValid(const CertFiles& ca, const std::string& dir, const std::string& name,
+                       const std::string& cn, long not_before_s, long not_after_s, CertFiles* out) {
+  return MakeCert(dir, name, cn, &ca, out, not_before_s, not_after_s);
 }
 
 // ---- Client

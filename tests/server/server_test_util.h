@@ -34,6 +34,11 @@ bool MakeSelfSigned(const std::string& dir, const std::string& name, const std::
 // A client certificate for "CN=<cn>" signed by ca.
 bool MakeSignedBy(const CertFiles& ca, const std::string& dir, const std::string& name,
                   const std::string& cn, CertFiles* out);
+// The same, valid from now + not_before_s until now + not_after_s (seconds; negative: in the
+// past), e.g. an expired device certificate: (-7200, -3600).
+bool MakeSignedByValid(const CertFiles& ca, const std::string& dir, const std::string& name,
+                       const std::string& cn, long not_before_s, long not_after_s,  // NOLINT
+                       CertFiles* out);
 
 // ---- An HTTPS client
 // ------------------------------------------------------------------------------
