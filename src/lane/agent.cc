@@ -107,16 +107,7 @@ const char* CameraStateText(CameraState state) {
 
 }  // namespace
 
-const char* LinkStateText(LinkState state) {
-  // An if-chain, not a switch: the uplink part may add states, and this must still compile.
-  if (state == LinkState::kUp) return "up";
-  if (state == LinkState::kUnreachable) return "unreachable";
-  if (state == LinkState::kCertificateExpired) return "certificate_expired";
-  if (state == LinkState::kTlsFailed) return "tls_failed";
-  if (state == LinkState::kRejected) return "rejected";
-  if (state == LinkState::kServerError) return "server_error";
-  return "other";
-}
+const char* LinkStateText(LinkState state) { return LinkStateName(state); }
 
 // ---- AgentCore: what the maintenance port and the servers need from the agent ------------------
 
@@ -151,6 +142,9 @@ class Agent final : public LaneAgent, public AgentCore {
 
   Status Init() {
     if (!parts_.steady_micros) parts_.steady_micros = SteadyNowMicros;
+    // The uplink checks certificate validity by the same clock the agent's health uses.
+    Env* env = env_;
+    config_.service.now_micros = [env] { return env->NowMicros(); };
     counters_.core_dumps_disabled = parts_.core_dumps_disabled && parts_.core_dumps_disabled();
     PORTCULLIS_RETURN_IF_ERROR(
         parts_.open_data_dir(config_.data_dir, &dir_).WithContext("data_dir"));
@@ -806,7 +800,8 @@ std::string Agent::MetricsText() const {
       "# HELP portcullis_lane_link_state Link to the service (1 for the current state)\n"
       "# TYPE portcullis_lane_link_state gauge\n";
   for (LinkState s : {LinkState::kUp, LinkState::kUnreachable, LinkState::kCertificateExpired,
-                      LinkState::kTlsFailed, LinkState::kRejected, LinkState::kServerError}) {
+                      LinkState::kTlsFailed, LinkState::kRejected, LinkState::kServerError,
+                      LinkState::kUnauthorized}) {
     out += std::string("portcullis_lane_link_state{state=\"") + LinkStateText(s) + "\"} " +
            (counters_.link_state.load() == static_cast<int>(s) ? "1" : "0") + "\n";
   }
