@@ -107,23 +107,7 @@ const char* CameraStateText(CameraState state) {
 
 }  // namespace
 
-const char* LinkStateText(LinkState state) {
-  switch (state) {
-    case LinkState::kUp:
-      return "up";
-    case LinkState::kUnreachable:
-      return "unreachable";
-    case LinkState::kCertificateExpired:
-      return "certificate_expired";
-    case LinkState::kTlsFailed:
-      return "tls_failed";
-    case LinkState::kRejected:
-      return "rejected";
-    case LinkState::kServerError:
-      return "server_error";
-  }
-  return "unreachable";
-}
+const char* LinkStateText(LinkState state) { return LinkStateName(state); }
 
 // ---- AgentCore: what the maintenance port and the servers need from the agent ------------------
 
@@ -158,6 +142,9 @@ class Agent final : public LaneAgent, public AgentCore {
 
   Status Init() {
     if (!parts_.steady_micros) parts_.steady_micros = SteadyNowMicros;
+    // The uplink checks certificate validity by the same clock the agent's health uses.
+    Env* env = env_;
+    config_.service.now_micros = [env] { return env->NowMicros(); };
     counters_.core_dumps_disabled = parts_.core_dumps_disabled && parts_.core_dumps_disabled();
     PORTCULLIS_RETURN_IF_ERROR(
         parts_.open_data_dir(config_.data_dir, &dir_).WithContext("data_dir"));
@@ -813,7 +800,8 @@ std::string Agent::MetricsText() const {
       "# HELP portcullis_lane_link_state Link to the service (1 for the current state)\n"
       "# TYPE portcullis_lane_link_state gauge\n";
   for (LinkState s : {LinkState::kUp, LinkState::kUnreachable, LinkState::kCertificateExpired,
-                      LinkState::kTlsFailed, LinkState::kRejected, LinkState::kServerError}) {
+                      LinkState::kTlsFailed, LinkState::kRejected, LinkState::kServerError,
+                      LinkState::kUnauthorized}) {
     out += std::string("portcullis_lane_link_state{state=\"") + LinkStateText(s) + "\"} " +
            (counters_.link_state.load() == static_cast<int>(s) ? "1" : "0") + "\n";
   }

@@ -1,8 +1,6 @@
 // DefaultLaneAgentParts: the real parts the agent is composed of — the confined DataDir and the
 // sealed queue (lane-queue), OpenFrameSource and the PassDetector with engines of its own
-// (lane-vision), process hygiene. The uplink (lane-link) is built alongside; until it lands its
-// entry fails with Unsupported, so `portcullis lane` keeps queueing (link state tls_failed in
-// health) and never pretends to deliver.
+// (lane-vision), the mTLS Uplink and QueueDrainer (lane-link), process hygiene.
 #include <chrono>
 
 #include "agent.h"
@@ -10,6 +8,7 @@
 #include "pass_detector.h"
 #include "portcullis/face.h"
 #include "portcullis/plate.h"
+#include "uplink.h"
 
 namespace portcullis::lane {
 namespace {
@@ -76,11 +75,17 @@ LaneAgentParts DefaultLaneAgentParts() {
     return OpenFrameSource(camera, source);
   };
   parts.make_detector = MakeDetector;
-  parts.open_uplink = [](const UplinkConfig&, std::unique_ptr<Uplink>*) {
-    return Status::Unsupported("Uplink is not part of this build yet");
+  parts.open_uplink = [](const UplinkConfig& config, std::unique_ptr<Uplink>* uplink) {
+    return Uplink::Open(config, uplink);
   };
-  parts.run_drainer = [](SealedQueue*, Uplink*, const UplinkConfig&, const std::function<bool()>&,
-                         const std::function<void(const DrainStats&)>&) {};
+  parts.run_drainer = [](SealedQueue* queue, Uplink* uplink, const UplinkConfig& config,
+                         const std::function<bool()>& stop,
+                         const std::function<void(const DrainStats&)>& on_change) {
+    QueueDrainer drainer(queue, uplink, config);
+    // An empty queue is looked at again every 50 ms: a new pass leaves within that.
+    drainer.idle_poll_ms = 50;
+    drainer.Run(stop, on_change);
+  };
   parts.steady_micros = [] {
     return std::chrono::duration_cast<std::chrono::microseconds>(
                std::chrono::steady_clock::now().time_since_epoch())

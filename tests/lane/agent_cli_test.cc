@@ -133,7 +133,7 @@ TEST_F(AgentCliTest, KilledMidRunThenRestartedLosesNothingQueued) {
   config_["cameras"][0]["loop"] = true;
   ASSERT_TRUE(testing::WriteConfig(f_, config_));
   const auto killed =
-      portcullis::testing::RunCli({"lane", "--config", f_.config_path}, testing::WithTimeout(12));
+      portcullis::testing::RunCli({"lane", "--config", f_.config_path}, testing::WithTimeout(20));
   ASSERT_TRUE(killed.timed_out) << killed;
   const std::set<std::string> before = QueuedIds(killed.err);
   ASSERT_GE(before.size(), 2U) << killed;  // the health event and at least one pass
