@@ -1,8 +1,10 @@
 // The sealed offline queue: order, durability, bounds, disk full and corruption.
 #include "lane/sealed_queue.h"
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -423,6 +425,42 @@ TEST(SealedQueue, LeftoverTemporaryAndForeignFilesAtOpen) {
   fs::rename(fx.data + "/queue", other.path() + "/q");
   fs::create_directory_symlink(other.path() + "/q", fx.data + "/queue");
   EXPECT_EQ(fx.Open().code(), Status::Code::kInvalidArgument);
+}
+
+TEST(SealedQueue, AppendAndDrainFromTwoThreads) {
+  // The agent's shape: a camera thread appends while the uplink thread drains.
+  TempDir tmp(testing_util::MemoryTempBase());
+  std::unique_ptr<DataDir> dir;
+  ASSERT_TRUE(DataDir::Open(tmp.path() + "/data", &dir).ok());
+  SealedQueueOptions options;
+  options.segment_bytes = 4096;  // many rolls and deletions while both run
+  std::unique_ptr<SealedQueue> q;
+  ASSERT_TRUE(SealedQueue::Open(dir.get(), options, &q).ok());
+  constexpr std::uint64_t kEvents = 500;
+  std::atomic<bool> append_failed{false};
+  std::thread producer([&] {
+    for (std::uint64_t s = 1; s <= kEvents; ++s) {
+      if (!q->Append(MakeQueueEvent(s, 100 + s % 200)).ok()) append_failed = true;
+    }
+  });
+  std::vector<SealedEvent> got;
+  while (got.size() < kEvents && !append_failed) {
+    SealedEvent e;
+    const Status s = q->Front(&e);
+    if (s.code() == Status::Code::kNotFound) {
+      std::this_thread::yield();
+      continue;
+    }
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    ASSERT_TRUE(q->PopFront(e.event_id).ok());
+    got.push_back(std::move(e));
+  }
+  producer.join();
+  EXPECT_FALSE(append_failed);
+  EXPECT_EQ(Sequences(got), Range(1, kEvents));
+  for (const SealedEvent& e : got) EXPECT_TRUE(IsIntactQueueEvent(e));
+  EXPECT_EQ(q->stats().events, 0u);
+  EXPECT_EQ(q->stats().bytes, 0u);
 }
 
 TEST(SealedQueue, OpenRejectsNonsenseOptions) {
