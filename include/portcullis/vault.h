@@ -61,8 +61,9 @@ struct NewRecord {
   std::string_view body;                      // sealed before it reaches the store
   // "" (the usual): a fresh NewRecordId(). Otherwise this id (IsValidRecordId), so that another
   // record of the same batch can name this one before either is stored; a duplicate fails the
-  // batch (InvalidArgument), it never replaces a record.
-  std::string id;
+  // batch (InvalidArgument), it never replaces a record. (Initialised so that existing aggregate
+  // initialisations without it stay warning-free.)
+  std::string id{};
 };
 
 struct PutOptions {
