@@ -10,9 +10,16 @@
 //   3. half load: open loop at 50% of that rate -> the latency the target speaks of
 //      (p99 gate match <= 250 ms at 50% load).
 // RSS is read from /proc before and after the phases (the process holds server and clients).
+// After the gate phases it prints where a gate match's time went at half load: the per-stage
+// timings the server reports in its request log ("stages_ms", stage_timer.h), as percentiles.
 //
 //   server_load [--seconds 20] [--clients 4] [--workers 0] [--lfw DIR] [--plates-only]
-//   soak: server_load --seconds 600
+//               [--gates-only] [--rate R] [--plate-rate R] [--soak SECONDS]
+//   --rate R / --plate-rate R: run the half-load phase of gate matches / plate reads at R
+//       requests/s instead of half the saturated rate just measured (so that two builds are
+//       compared at the same offered load);
+//   --soak S: after start-up, S seconds of mixed lane + gate traffic at the half-load rates
+//       (open loop), RSS sampled every 10 s and printed as a table, then the latencies.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -24,10 +31,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -230,7 +239,15 @@ Result Drive(const std::string& name, std::uint16_t port, int clients, double se
             rate > 0 ? std::min(Clock::now(), next - std::chrono::duration_cast<Clock::duration>(
                                                          std::chrono::duration<double>(interval)))
                      : Clock::now();
-        const int status = request(*client, n++);
+        int status = request(*client, n);
+        if (status == 0 && rate > 0) {
+          // A keep-alive connection idle for longer than the server's header deadline (slow
+          // open-loop rates, e.g. the soak's lane traffic) is closed by the server; the request
+          // never reached it. One retry on a fresh connection; a second failure counts.
+          client = std::make_unique<Client>(port);
+          status = request(*client, n);
+        }
+        ++n;
         const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
         if (status == 200 || status == 201) {
           local.push_back(ms);
@@ -251,12 +268,73 @@ Result Drive(const std::string& name, std::uint16_t port, int clients, double se
   return result;
 }
 
+// Per-stage timings of the requests the server logs, for one route, while `active` is set.
+class StageProfile {
+ public:
+  explicit StageProfile(std::string route) : route_(std::move(route)) {}
+  void Start() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stages_.clear();
+    totals_.clear();
+    active_ = true;
+  }
+  void Stop() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    active_ = false;
+  }
+  void OnLine(std::string_view line) {
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || j.value("msg", "") != "request" || j.value("route", "") != route_) {
+      return;
+    }
+    if (j.value("status", 0) != 200) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!active_) return;
+    totals_.push_back(j.value("latency_ms", 0.0));
+    if (!j.contains("stages_ms") || !j["stages_ms"].is_object()) return;
+    for (const auto& [stage, ms] : j["stages_ms"].items()) {
+      if (ms.is_number()) stages_[stage].push_back(ms.get<double>());
+    }
+  }
+  void Print(const std::string& title) const;
+
+ private:
+  std::string route_;
+  mutable std::mutex mutex_;
+  bool active_ = false;
+  std::vector<double> totals_;
+  std::map<std::string, std::vector<double>> stages_;
+};
+
+void StageProfile::Print(const std::string& title) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::printf("\n%s (%zu requests logged with status 200)\n", title.c_str(), totals_.size());
+  if (stages_.empty()) {
+    std::printf("(the server reported no stage timings: a build without stage_timer.h)\n");
+    return;
+  }
+  std::printf("| %-36s | %6s | %7s | %7s | %7s | %7s |\n", "stage (a/b: b inside a)", "n",
+              "mean ms", "p50 ms", "p95 ms", "p99 ms");
+  std::printf("|%s|%s|%s|%s|%s|%s|\n", std::string(38, '-').c_str(), std::string(8, '-').c_str(),
+              std::string(9, '-').c_str(), std::string(9, '-').c_str(), std::string(9, '-').c_str(),
+              std::string(9, '-').c_str());
+  auto row = [](const std::string& name, const std::vector<double>& v) {
+    double sum = 0;
+    for (double x : v) sum += x;
+    std::printf("| %-36s | %6zu | %7.1f | %7.1f | %7.1f | %7.1f |\n", name.c_str(), v.size(),
+                v.empty() ? 0 : sum / static_cast<double>(v.size()), Percentile(v, 0.5),
+                Percentile(v, 0.95), Percentile(v, 0.99));
+  };
+  row("total (server: header to response)", totals_);
+  for (const auto& [stage, values] : stages_) row(stage, values);
+}
+
 void PrintRow(const Result& r, double baseline_ms) {
   const double total = static_cast<double>(r.latencies_ms.size() + r.errors + r.overloaded);
-  std::printf("| %-28s | %8.1f | %7.1f | %7.1f | %7.1f | %6.2f%% | %6.2f%% | %8.1f |\n",
+  std::printf("| %-28s | %8.1f | %7.1f | %7.1f | %7.1f | %7.1f | %6.2f%% | %6.2f%% | %8.1f |\n",
               r.name.c_str(), static_cast<double>(r.latencies_ms.size()) / r.seconds,
-              Percentile(r.latencies_ms, 0.5), Percentile(r.latencies_ms, 0.99),
-              Percentile(r.latencies_ms, 1.0),
+              Percentile(r.latencies_ms, 0.5), Percentile(r.latencies_ms, 0.95),
+              Percentile(r.latencies_ms, 0.99), Percentile(r.latencies_ms, 1.0),
               total > 0 ? 100.0 * static_cast<double>(r.errors) / total : 0,
               total > 0 ? 100.0 * static_cast<double>(r.overloaded) / total : 0, baseline_ms);
 }
@@ -268,6 +346,10 @@ int main(int argc, char** argv) {
   int clients = 4;
   std::size_t workers = 0;
   bool plates_only = false;
+  bool gates_only = false;
+  double gate_rate = 0;  // half-load phase rates; 0: half the saturated rate
+  double plate_rate = 0;
+  double soak_seconds = 0;
   std::string lfw = std::string(PORTCULLIS_SOURCE_DIR) + "/../shared/data/faces/lfw/people";
   if (!fs::exists(lfw)) lfw = "/work/shared/data/faces/lfw/people";
   for (int i = 1; i < argc; ++i) {
@@ -283,11 +365,24 @@ int main(int argc, char** argv) {
       lfw = next();
     else if (a == "--plates-only")
       plates_only = true;
+    else if (a == "--gates-only")
+      gates_only = true;
+    else if (a == "--rate")
+      gate_rate = std::atof(next().c_str());
+    else if (a == "--plate-rate")
+      plate_rate = std::atof(next().c_str());
+    else if (a == "--soak")
+      soak_seconds = std::atof(next().c_str());
     else
       Die("unknown flag " + a);
   }
   if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
-  portcullis::server::SetLogSink([](std::string_view) {});  // one line per request: not here
+  // OpenSSL writes with plain send(): a write to a connection the server has closed must be an
+  // error the client counts, not a SIGPIPE that ends the run.
+  std::signal(SIGPIPE, SIG_IGN);
+  // One line per request: not printed, but the gate match lines' stage timings are collected.
+  StageProfile match_profile("/v1/gates/{gate}/galleries/{gallery}/match");
+  portcullis::server::SetLogSink([&](std::string_view line) { match_profile.OnLine(line); });
 
   // ---- A service in a temporary directory -------------------------------------------------------
   const fs::path dir =
@@ -363,7 +458,7 @@ int main(int argc, char** argv) {
   s = portcullis::plate::PlateReader::Open({}, &reader);
   if (!s.ok()) Die("plate reader", s);
   double plate_ms = 0;
-  {
+  if (!gates_only && plate_rate <= 0) {  // a given plate rate needs no plate baseline
     const int n = 16;
     const auto t = Clock::now();
     for (int i = 0; i < n; ++i) {
@@ -378,32 +473,40 @@ int main(int argc, char** argv) {
 
   std::printf("server_load: %d clients, %zu workers, %.0f s per phase, %u cores\n\n", clients,
               workers, seconds, std::thread::hardware_concurrency());
-  std::printf("| %-28s | %8s | %7s | %7s | %7s | %7s | %7s | %8s |\n", "phase", "req/s", "p50 ms",
-              "p99 ms", "max ms", "errors", "503/429", "engine ms");
-  std::printf("|%s|%s|%s|%s|%s|%s|%s|%s|\n", std::string(30, '-').c_str(),
+  std::printf("| %-28s | %8s | %7s | %7s | %7s | %7s | %7s | %7s | %8s |\n", "phase", "req/s",
+              "p50 ms", "p95 ms", "p99 ms", "max ms", "errors", "503/429", "engine ms");
+  std::printf("|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", std::string(30, '-').c_str(),
               std::string(10, '-').c_str(), std::string(9, '-').c_str(),
               std::string(9, '-').c_str(), std::string(9, '-').c_str(), std::string(9, '-').c_str(),
-              std::string(9, '-').c_str(), std::string(10, '-').c_str());
-  std::printf("| %-28s | %8.1f | %7s | %7s | %7s | %7s | %7s | %8.1f |\n",
-              "plate engine alone (1 core)", 1000.0 / plate_ms, "", "", "", "", "", plate_ms);
+              std::string(9, '-').c_str(), std::string(9, '-').c_str(),
+              std::string(10, '-').c_str());
+  if (plate_ms > 0) {
+    std::printf("| %-28s | %8.1f | %7s | %7s | %7s | %7s | %7s | %7s | %8.1f |\n",
+                "plate engine alone (1 core)", 1000.0 / plate_ms, "", "", "", "", "", "", plate_ms);
+  }
   std::fflush(stdout);
 
   auto plate_request = [&](Client& c, std::size_t n) {
     std::string body;
     return c.Post("/v1/lanes/7/reads", lane_token, "image/jpeg", frames[n % frames.size()], &body);
   };
-  const Result plate_sat = Drive("plate read, saturated", port, clients, seconds, 0, plate_request);
-  PrintRow(plate_sat, plate_ms);
-  const double plate_rate = static_cast<double>(plate_sat.latencies_ms.size()) / plate_sat.seconds;
-  const Result plate_half =
-      Drive("plate read, 50% load", port, clients, seconds, plate_rate / 2, plate_request);
-  PrintRow(plate_half, plate_ms);
-  std::fflush(stdout);
+  if (!gates_only && soak_seconds <= 0) {
+    const Result plate_sat =
+        Drive("plate read, saturated", port, clients, seconds, 0, plate_request);
+    PrintRow(plate_sat, plate_ms);
+    const double rate =
+        plate_rate > 0 ? plate_rate
+                       : static_cast<double>(plate_sat.latencies_ms.size()) / plate_sat.seconds / 2;
+    const Result plate_half =
+        Drive(plate_rate > 0 ? "plate read, fixed rate" : "plate read, 50% load", port, clients,
+              seconds, rate, plate_request);
+    PrintRow(plate_half, plate_ms);
+    std::fflush(stdout);
+  }
 
   if (!plates_only) {
     // Travellers: LFW people with two photos; the first enrols, the second is the live capture.
     std::vector<std::pair<std::string, std::string>> people;  // (enrol jpeg, capture jpeg)
-    std::vector<std::string> ids;
     if (fs::exists(lfw)) {
       std::vector<fs::path> names;
       for (const auto& e : fs::directory_iterator(lfw)) names.push_back(e.path());
@@ -454,8 +557,9 @@ int main(int argc, char** argv) {
         face_ms = Since(t) * 1000 / static_cast<double>(n);
       }
       engine.reset();
-      std::printf("| %-28s | %8.1f | %7s | %7s | %7s | %7s | %7s | %8.1f |\n",
-                  "face engine alone (1 core)", 1000.0 / face_ms, "", "", "", "", "", face_ms);
+      std::printf("| %-28s | %8.1f | %7s | %7s | %7s | %7s | %7s | %7s | %8.1f |\n",
+                  "face engine alone (1 core)", 1000.0 / face_ms, "", "", "", "", "", "", face_ms);
+      std::fflush(stdout);
       auto match_request = [&](Client& client, std::size_t n) {
         std::string out;
         const std::size_t who = n % people.size();
@@ -464,16 +568,77 @@ int main(int argc, char** argv) {
                                    "image/jpeg", people[who].second, &out);
         return st == 422 ? 200 : st;
       };
-      const Result gate_sat =
-          Drive("gate match, saturated", port, clients, seconds, 0, match_request);
-      PrintRow(gate_sat, face_ms);
-      const double gate_rate = static_cast<double>(gate_sat.latencies_ms.size()) / gate_sat.seconds;
-      const Result gate_half =
-          Drive("gate match, 50% load", port, clients, seconds, gate_rate / 2, match_request);
-      PrintRow(gate_half, face_ms);
-      std::printf("\ngate match p99 at 50%% load: %.1f ms (target <= 250 ms): %s\n",
-                  Percentile(gate_half.latencies_ms, 0.99),
-                  Percentile(gate_half.latencies_ms, 0.99) <= 250 ? "met" : "NOT met");
+      if (soak_seconds > 0) {
+        // Mixed lane + gate traffic at about half the workers' engine capacity (a quarter each,
+        // from the engine baselines above) unless the rates are given.
+        const double w = static_cast<double>(workers);
+        const double g = gate_rate > 0 ? gate_rate : 0.25 * w * 1000.0 / face_ms;
+        const double p = plate_rate > 0 ? plate_rate : 0.25 * w * 1000.0 / plate_ms;
+        std::printf(
+            "\nsoak: %.0f s, gate matches at %.2f/s and plate reads at %.2f/s "
+            "(open loop); RSS every 10 s\n\n",
+            soak_seconds, g, p);
+        std::printf("| %7s | %8s | %9s |\n", "t s", "RSS MiB", "delta MiB");
+        std::printf("|%s|%s|%s|\n", std::string(9, '-').c_str(), std::string(10, '-').c_str(),
+                    std::string(11, '-').c_str());
+        const long soak_rss_start = RssKb();
+        long peak = soak_rss_start;
+        std::atomic<bool> done{false};
+        std::thread sampler([&] {
+          const auto t0 = Clock::now();
+          for (int tick = 0;; ++tick) {
+            const long rss = RssKb();
+            peak = std::max(peak, rss);
+            std::printf("| %7d | %8ld | %+9ld |\n", tick * 10, rss / 1024,
+                        (rss - soak_rss_start) / 1024);
+            std::fflush(stdout);
+            const auto next = t0 + std::chrono::seconds(10 * (tick + 1));
+            while (!done.load() && Clock::now() < next) {
+              std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            }
+            if (done.load()) return;
+          }
+        });
+        Result soak_gate;
+        Result soak_plate;
+        match_profile.Start();
+        std::thread lane_traffic([&] {
+          soak_plate = Drive("soak: plate read", port, 2, soak_seconds, p, plate_request);
+        });
+        soak_gate = Drive("soak: gate match", port, clients, soak_seconds, g, match_request);
+        lane_traffic.join();
+        match_profile.Stop();
+        done.store(true);
+        sampler.join();
+        const long soak_rss_end = RssKb();
+        peak = std::max(peak, soak_rss_end);
+        std::printf("\nsoak RSS: start %ld MiB, peak %ld MiB, end %ld MiB (%+ld MiB)\n\n",
+                    soak_rss_start / 1024, peak / 1024, soak_rss_end / 1024,
+                    (soak_rss_end - soak_rss_start) / 1024);
+        PrintRow(soak_plate, plate_ms);
+        PrintRow(soak_gate, face_ms);
+        match_profile.Print("where a gate match's time went during the soak");
+      } else {
+        const Result gate_sat =
+            Drive("gate match, saturated", port, clients, seconds, 0, match_request);
+        PrintRow(gate_sat, face_ms);
+        const double rate = gate_rate > 0 ? gate_rate
+                                          : static_cast<double>(gate_sat.latencies_ms.size()) /
+                                                gate_sat.seconds / 2;
+        match_profile.Start();
+        const Result gate_half =
+            Drive(gate_rate > 0 ? "gate match, fixed rate" : "gate match, 50% load", port, clients,
+                  seconds, rate, match_request);
+        match_profile.Stop();
+        PrintRow(gate_half, face_ms);
+        std::printf(
+            "\ngate match at %.2f req/s offered: p50 %.1f ms, p95 %.1f ms, p99 %.1f ms "
+            "(target p99 <= 250 ms at 50%% load): %s\n",
+            rate, Percentile(gate_half.latencies_ms, 0.5), Percentile(gate_half.latencies_ms, 0.95),
+            Percentile(gate_half.latencies_ms, 0.99),
+            Percentile(gate_half.latencies_ms, 0.99) <= 250 ? "met" : "NOT met");
+        match_profile.Print("where a gate match's time went at that load (server side)");
+      }
     }
   }
   const long rss_end = RssKb();

@@ -59,6 +59,19 @@ struct NewRecord {
   std::string content_type;                   // of the body: "image/jpeg", "application/json"
   std::map<std::string, std::string> labels;  // clear-text finding aids (lane, flight); no PII
   std::string_view body;                      // sealed before it reaches the store
+  // "" (the usual): a fresh NewRecordId(). Otherwise this id (IsValidRecordId), so that another
+  // record of the same batch can name this one before either is stored; a duplicate fails the
+  // batch (InvalidArgument), it never replaces a record. (Initialised so that existing aggregate
+  // initialisations without it stay warning-free.)
+  std::string id{};
+};
+
+struct PutOptions {
+  // When set, the batch is stored only if the record with this id still exists, checked inside
+  // the batch's own transaction: NotFound and nothing stored otherwise. (A gate's match decision
+  // needs its gallery's record: a gallery closed or purged by any node takes no more decisions,
+  // without a separate read before the write.) The audit events say "not_found" then.
+  std::string requires_record;
 };
 
 struct PurgeReport {
@@ -84,8 +97,12 @@ class Vault {
   // retention rule covers the record's type and subject: nothing is kept without one.
   virtual Status Put(const AccessContext& ctx, const NewRecord& record, RecordMeta* meta) = 0;
   // Several records in one transaction and one audit batch (what a busy lane uses).
+  Status PutBatch(const AccessContext& ctx, const std::vector<NewRecord>& records,
+                  std::vector<RecordMeta>* metas) {
+    return PutBatch(ctx, records, PutOptions{}, metas);
+  }
   virtual Status PutBatch(const AccessContext& ctx, const std::vector<NewRecord>& records,
-                          std::vector<RecordMeta>* metas) = 0;
+                          const PutOptions& options, std::vector<RecordMeta>* metas) = 0;
   // Decrypts one record. NotFound when it does not exist or has been shredded, Corruption when
   // its body, metadata or wrapped key was altered.
   virtual Status Get(const AccessContext& ctx, const std::string& id, RecordMeta* meta,

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/metrics.h"
+#include "server/stage_timer.h"
 
 namespace portcullis::server {
 namespace {
@@ -405,7 +406,9 @@ Status GateGalleries::StillStored(const vault::AccessContext& ctx, const Cached&
 }
 
 Status GateGalleries::Load(const vault::AccessContext& ctx, const std::string& gate,
-                           const std::string& gallery, std::shared_ptr<Cached>* out) {
+                           const std::string& gallery, std::shared_ptr<Cached>* out,
+                           bool verify_stored, bool* fresh_read) {
+  if (fresh_read != nullptr) *fresh_read = false;
   if (!vault::IsValidRecordId(gallery)) return Status::NotFound("no gallery " + gallery);
   std::shared_ptr<Cached> cached;
   {
@@ -418,8 +421,8 @@ Status GateGalleries::Load(const vault::AccessContext& ctx, const std::string& g
   }
   auto gone = [&] { return Status::NotFound("no open gallery " + gallery + " at gate " + gate); };
   if (cached != nullptr) {
-    bool stored = false;
-    PORTCULLIS_RETURN_IF_ERROR(StillStored(ctx, *cached, &stored));
+    bool stored = !verify_stored;
+    if (verify_stored) PORTCULLIS_RETURN_IF_ERROR(StillStored(ctx, *cached, &stored));
     if (!stored) {
       Forget(gallery);
       return gone();
@@ -445,6 +448,7 @@ Status GateGalleries::Load(const vault::AccessContext& ctx, const std::string& g
     for (const auto& [id, subject] : fresh->header.travellers) fresh->subjects[id] = subject;
     Remember(fresh);
     cached = std::move(fresh);
+    if (fresh_read != nullptr) *fresh_read = true;
   }
   // Another gate's gallery does not exist for this gate (a device only sees its own).
   if (cached->header.gate != gate) return gone();
@@ -646,8 +650,29 @@ Status GateGalleries::Match(const vault::AccessContext& ctx, const std::string& 
                             MatchOutcome* out) {
   *out = MatchOutcome{};
   if (engine == nullptr) return Status::InvalidArgument("no face engine");
+  // A cached gallery is not checked against the vault here: the decision's put below requires the
+  // gallery's record in its own transaction (vault::PutOptions::requires_record), which sees a
+  // close or purge by any node, atomically, without an audited read (and its own group commit)
+  // before every match. Answers that store nothing check the old way (CheckedGone).
   std::shared_ptr<Cached> cached;
-  PORTCULLIS_RETURN_IF_ERROR(Load(ctx, gate, gallery, &cached));
+  bool fresh = false;
+  {
+    const StageTimer timer("gallery_load");
+    PORTCULLIS_RETURN_IF_ERROR(Load(ctx, gate, gallery, &cached, false, &fresh));
+  }
+  auto gone = [&] { return Status::NotFound("no open gallery " + gallery + " at gate " + gate); };
+  // Before an answer that stores nothing: NotFound when the gallery was closed meanwhile.
+  auto checked = [&](Status answer) -> Status {
+    if (fresh) return answer;
+    const StageTimer timer("gallery_check");
+    bool stored = false;
+    PORTCULLIS_RETURN_IF_ERROR(StillStored(ctx, *cached, &stored));
+    if (!stored) {
+      Forget(gallery);
+      return gone();
+    }
+    return answer;
+  };
   if (!claim.empty() && cached->subjects.count(claim) == 0) {
     return Status::NotFound("traveller " + claim + " is not enrolled in gallery " + gallery);
   }
@@ -658,14 +683,20 @@ Status GateGalleries::Match(const vault::AccessContext& ctx, const std::string& 
   const bool tiny =
       bgr.cols < options_.image_limits.min_side || bgr.rows < options_.image_limits.min_side;
   if (tiny) capture.issue = face::QualityIssue::kFaceTooSmall;
-  Status embedded = tiny ? Status::InvalidArgument("capture smaller than a face")
-                         : engine->Enrol(bgr, &probe, &capture);
+  Status embedded;
+  {
+    const StageTimer timer("engine");
+    embedded = tiny ? Status::InvalidArgument("capture smaller than a face")
+                    : engine->Enrol(bgr, &probe, &capture);
+  }
   if (!embedded.ok()) {
     if (capture.issue == face::QualityIssue::kNone) return embedded;
     out->quality = capture.issue;
     Count(metrics_, "quality_refusals_total", "Live captures refused for quality, by reason",
           {{"gate", gate}, {"reason", face::QualityIssueName(capture.issue)}});
-    return Status::Ok();
+    const Status answer = checked(Status::Ok());
+    if (!answer.ok()) out->quality = face::QualityIssue::kNone;
+    return answer;
   }
 
   out->distance_threshold = engine->match_threshold();
@@ -689,7 +720,8 @@ Status GateGalleries::Match(const vault::AccessContext& ctx, const std::string& 
       if (c.id == claim) candidates.push_back(std::move(c));
     }
     if (candidates.empty()) {
-      return Status::NotFound("traveller " + claim + " is not enrolled in gallery " + gallery);
+      return checked(
+          Status::NotFound("traveller " + claim + " is not enrolled in gallery " + gallery));
     }
   }
   if (!candidates.empty()) {
@@ -712,55 +744,79 @@ Status GateGalleries::Match(const vault::AccessContext& ctx, const std::string& 
   if (!about.empty()) labels[kLabelTravellerKey] = TravellerKey(about);
 
   // The capture: kept (sealed) only when the keep policy says so for this subject and a
-  // retention rule covers it; otherwise it never reaches the vault.
-  std::string capture_id;
-  if (options_.keep.Keeps(out->subject)) {
-    vault::NewRecord kept;
-    kept.type = RecordType::kKeptCapture;
-    kept.subject = out->subject;
-    kept.content_type = content_type;
-    kept.labels = {{kLabelGate, gate}, {kLabelGallery, gallery}};
-    kept.body = encoded;
-    vault::RecordMeta meta;
-    Status s = vault_->Put(ctx, kept, &meta);
-    if (s.ok()) {
-      capture_id = meta.id;
-    } else if (s.code() != Status::Code::kNotFound) {  // NotFound: no retention rule, dropped
-      return s;
+  // retention rule covers it; otherwise it never reaches the vault. It is stored with the decision
+  // that names it, in one vault batch: one transaction, one audit batch, one commit of each for
+  // the whole match; and either both are kept or neither.
+  bool keep = options_.keep.Keeps(out->subject);
+  if (keep) {
+    std::lock_guard<std::mutex> lock(mu_);
+    keep = no_capture_rule_.count(out->subject) == 0;
+  }
+  std::string decision_text;
+  auto batch_of = [&](bool with_capture) {
+    std::vector<vault::NewRecord> batch;
+    std::string capture_id;
+    if (with_capture) {
+      vault::NewRecord kept;
+      kept.id = vault::NewRecordId();
+      kept.type = RecordType::kKeptCapture;
+      kept.subject = out->subject;
+      kept.content_type = content_type;
+      kept.labels = {{kLabelGate, gate}, {kLabelGallery, gallery}};
+      kept.body = encoded;
+      capture_id = kept.id;
+      batch.push_back(std::move(kept));
+    }
+    nlohmann::json body;
+    body["decision"] = decision;
+    body["mode"] = out->mode;
+    body["traveller"] = out->traveller.empty() ? nlohmann::json() : nlohmann::json(out->traveller);
+    body["claim"] = claim.empty() ? nlohmann::json() : nlohmann::json(claim);
+    body["score"] = out->score;
+    body["threshold"] = out->threshold;
+    body["distance"] =
+        std::isfinite(out->distance) ? nlohmann::json(out->distance) : nlohmann::json();
+    body["distance_threshold"] = out->distance_threshold;
+    body["gate"] = gate;
+    body["gallery"] = gallery;
+    body["flight"] = cached->header.flight;
+    body["capture"] = with_capture ? "kept" : "dropped";
+    body["capture_record"] = capture_id.empty() ? nlohmann::json() : nlohmann::json(capture_id);
+    decision_text = body.dump();
+    vault::NewRecord record;
+    record.type = RecordType::kMatchDecision;
+    record.subject = out->subject;
+    record.content_type = "application/json";
+    record.labels = labels;
+    record.body = decision_text;
+    batch.push_back(std::move(record));
+    return batch;
+  };
+  vault::PutOptions put_options;
+  put_options.requires_record = gallery;  // a closed gallery takes no decision
+  std::vector<vault::RecordMeta> metas;
+  Status s;
+  {
+    const StageTimer timer("vault_put");
+    s = vault_->PutBatch(ctx, batch_of(keep), put_options, &metas);
+    if (s.code() == Status::Code::kNotFound && keep) {
+      // NotFound: the gallery is gone, or no retention rule covers this subject's kept captures
+      // (then the capture is dropped, as the keep policy says). The retry without the capture
+      // tells them apart; rules do not change while the vault is open, so it is remembered.
+      s = vault_->PutBatch(ctx, batch_of(false), put_options, &metas);
+      if (s.ok()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        no_capture_rule_.insert(out->subject);
+      }
     }
   }
-  out->capture_kept = !capture_id.empty();
-
-  nlohmann::json body;
-  body["decision"] = decision;
-  body["mode"] = out->mode;
-  body["traveller"] = out->traveller.empty() ? nlohmann::json() : nlohmann::json(out->traveller);
-  body["claim"] = claim.empty() ? nlohmann::json() : nlohmann::json(claim);
-  body["score"] = out->score;
-  body["threshold"] = out->threshold;
-  body["distance"] =
-      std::isfinite(out->distance) ? nlohmann::json(out->distance) : nlohmann::json();
-  body["distance_threshold"] = out->distance_threshold;
-  body["gate"] = gate;
-  body["gallery"] = gallery;
-  body["flight"] = cached->header.flight;
-  body["capture"] = out->capture_kept ? "kept" : "dropped";
-  body["capture_record"] = capture_id.empty() ? nlohmann::json() : nlohmann::json(capture_id);
-  const std::string text = body.dump();
-  vault::NewRecord record;
-  record.type = RecordType::kMatchDecision;
-  record.subject = out->subject;
-  record.content_type = "application/json";
-  record.labels = std::move(labels);
-  record.body = text;
-  vault::RecordMeta meta;
-  Status s = vault_->Put(ctx, record, &meta);
-  if (!s.ok()) {
-    // No decision on record, so no capture either.
-    if (!capture_id.empty()) (void)vault_->Delete(ctx, capture_id);
-    out->capture_kept = false;
-    return s;
+  if (s.code() == Status::Code::kNotFound) {
+    Forget(gallery);
+    return gone();
   }
+  if (!s.ok()) return s;
+  out->capture_kept = metas.size() == 2;
+  const vault::RecordMeta& meta = metas.back();
   out->decision_id = meta.id;
   Count(metrics_, "matches_total", "Face match decisions at gates",
         {{"gate", gate}, {"decision", decision}});

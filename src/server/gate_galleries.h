@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -222,8 +223,11 @@ class GateGalleries {
 
  private:
   struct Cached;
+  // The gallery, from this node's cache or the vault. A cached one is checked to be still stored
+  // (closed or purged by another node: NotFound) unless verify_stored is false: then *fresh
+  // (optional) says whether it was just read from the vault, which proves it exists.
   Status Load(const vault::AccessContext& ctx, const std::string& gate, const std::string& gallery,
-              std::shared_ptr<Cached>* out);
+              std::shared_ptr<Cached>* out, bool verify_stored = true, bool* fresh = nullptr);
   Status StillStored(const vault::AccessContext& ctx, const Cached& cached, bool* stored);
   void Remember(const std::shared_ptr<Cached>& cached);
   void Forget(const std::string& gallery);
@@ -237,6 +241,8 @@ class GateGalleries {
   GateGalleriesOptions options_;
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Cached>> cache_;
+  // Subjects whose kept captures no retention rule covers (learned from the vault: dropped).
+  std::set<vault::SubjectCategory> no_capture_rule_;
   std::uint64_t use_counter_ = 0;
 };
 

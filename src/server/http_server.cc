@@ -44,6 +44,7 @@
 #include "portcullis/policy.h"
 #include "server/logging.h"
 #include "server/metrics.h"
+#include "server/stage_timer.h"
 
 namespace portcullis::server {
 
@@ -590,6 +591,14 @@ struct RequestState {
   std::string route_code;
   std::string route_message;
   std::vector<std::string> allow;  // for 405
+  // Where the time goes: each Lap closes the interval since the previous one under a name.
+  StageTimes stages;
+  Clock::time_point mark;
+  void Lap(std::string_view stage) {
+    const Clock::time_point now = Clock::now();
+    stages.Add(stage, std::chrono::duration<double, std::milli>(now - mark).count());
+    mark = now;
+  }
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -746,6 +755,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void StartBareRequest() {
     state_ = std::make_shared<RequestState>();
     state_->start = Clock::now();
+    state_->mark = state_->start;
     state_->request.request_id = NewRequestId();
     server_->in_flight_.fetch_add(1);
     server_->SetGauge("in_flight", "Requests being served",
@@ -792,6 +802,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // ---- Control thread: steps 3-8 ----
   void Authorise() {
     RequestState& s = *state_;
+    s.Lap("queue_control");
     ApiRequest& request = s.request;
     const HttpServerOptions& opt = options();
     if (s.public_route) {
@@ -958,6 +969,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void ContinueToBody() {
+    state_->Lap("authorise");
     asio::post(stream_.get_executor(), [self = shared_from_this()] { self->ReadBody(); });
   }
 
@@ -1006,6 +1018,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnBodyRead() {
+    state_->Lap("body");
     state_->request.body = parser_->release().body();
     asio::post(server_->control_, [self = shared_from_this()] { self->Admit(); });
   }
@@ -1026,6 +1039,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // ---- Control thread: steps 10-11 ----
   void Admit() {
     RequestState& s = *state_;
+    s.Lap("queue_admit");
     if (s.public_route) {
       RunHandler(WorkerEngines{});
       return;
@@ -1036,7 +1050,9 @@ class Session : public std::enable_shared_from_this<Session> {
         return;
       }
     }
-    if (!Audit("ok")) {
+    const bool recorded = Audit("ok");
+    s.Lap("audit_decision");
+    if (!recorded) {
       ReleaseReservation();
       Respond(ErrorWithId(503, "not_ready", "the audit log cannot record this request",
                           s.request.request_id),
@@ -1057,6 +1073,7 @@ class Session : public std::enable_shared_from_this<Session> {
                           {{"Retry-After", std::to_string(self->options().retry_after_s)}});
             return;
           }
+          self->state_->Lap("queue_worker");
           self->RunHandler(engines);
         });
   }
@@ -1066,6 +1083,7 @@ class Session : public std::enable_shared_from_this<Session> {
     s.request.engines = engines;
     ApiResponse response;
     try {
+      const ScopedStageTimes scoped(&s.stages);  // StageTimers in the handler add to this request
       response = s.route->handler(s.request);
     } catch (const std::exception& e) {
       LogEvent(
@@ -1076,6 +1094,7 @@ class Session : public std::enable_shared_from_this<Session> {
       response = ApiResponse::Error(500, "internal", "internal error");
     }
     s.request.engines = WorkerEngines{};
+    s.Lap("handler");
     FillRequestId(&response, s.request.request_id);
     Respond(std::move(response), false, "");
   }
@@ -1120,9 +1139,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void Deny(int status, std::string_view code, std::string_view message, bool close,
             const std::map<std::string, std::string>& headers = {}) {
     ReleaseReservation();
+    state_->Lap("before_denial");
     const std::string code_string(code);
     ApiResponse response;
-    if (!Audit("denied:" + code_string)) {
+    const bool recorded = Audit("denied:" + code_string);
+    state_->Lap("audit_denial");
+    if (!recorded) {
       response = ErrorWithId(503, "not_ready", "the audit log cannot record this request",
                              state_->request.request_id);
     } else {
@@ -1192,7 +1214,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!counted_) return;
     counted_ = false;
     RequestState& s = *state_;
-    const double seconds = std::chrono::duration<double>(Clock::now() - s.start).count();
+    s.Lap("respond");  // the stages then add up to the latency exactly
+    const double seconds = std::chrono::duration<double>(s.mark - s.start).count();
     if (Metrics* metrics = ctx().metrics; metrics != nullptr) {
       metrics->Increment("requests_total", "HTTP requests, by route pattern, method and status",
                          {{"route", s.route_label},
@@ -1211,6 +1234,16 @@ class Session : public std::enable_shared_from_this<Session> {
     line.status = status;
     line.bytes = bytes;
     line.latency_ms = seconds * 1000.0;
+    if (!s.public_route) {
+      line.stages_ms = s.stages.entries();
+      if (Metrics* metrics = ctx().metrics; metrics != nullptr) {
+        for (const auto& [stage, ms] : line.stages_ms) {
+          metrics->Observe("request_stage_seconds",
+                           "Where request time goes, by route and stage (docs/service.md)",
+                           {{"route", s.route_label}, {"stage", stage}}, ms / 1000.0);
+        }
+      }
+    }
     LogRequest(line);
     server_->in_flight_.fetch_sub(1);
     server_->SetGauge("in_flight", "Requests being served",

@@ -3,6 +3,7 @@
 #include "server/logging.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <mutex>
@@ -59,6 +60,12 @@ void LogRequest(const RequestLogLine& line) {
                            {"role", line.role},    {"method", line.method},
                            {"route", line.route},  {"status", line.status},
                            {"bytes", line.bytes},  {"latency_ms", line.latency_ms}};
+  if (!line.stages_ms.empty()) {
+    nlohmann::json stages = nlohmann::json::object();
+    // Rounded to microseconds: the line stays short and nothing finer is meaningful here.
+    for (const auto& [stage, ms] : line.stages_ms) stages[stage] = std::round(ms * 1000) / 1000;
+    object["stages_ms"] = std::move(stages);
+  }
   Write(object);
 }
 

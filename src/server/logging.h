@@ -7,6 +7,8 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -22,6 +24,9 @@ struct RequestLogLine {
   int status = 0;
   std::uint64_t bytes = 0;  // response body bytes
   double latency_ms = 0;
+  // Where the time went (stage_timer.h): {"stages_ms": {"queue_control": 0.1, ...}}; omitted
+  // when empty (public routes).
+  std::vector<std::pair<std::string, double>> stages_ms;
 };
 
 // Writes {"time": RFC 3339 UTC, "level": "info", "msg": "request", ...fields}.

@@ -126,12 +126,23 @@ class PostgresStore : public RecordStore {
     });
   }
 
-  Status Put(const std::vector<StoredRecord>& records) override {
+  Status Put(const std::vector<StoredRecord>& records,
+             const std::string& requires_record) override {
     PORTCULLIS_RETURN_IF_ERROR(ValidateBatch(records));
     std::lock_guard<std::mutex> lock(mu_);
     PORTCULLIS_RETURN_IF_ERROR(CheckMigrated());
     return Run("put into " + described_, [&] {
       pqxx::work txn(*conn_);
+      if (!requires_record.empty()) {
+        // FOR SHARE: a concurrent delete of that row waits for this commit, or has happened.
+        const pqxx::result found =
+            txn.exec_params("SELECT 1 FROM records WHERE id = $1 FOR SHARE", requires_record);
+        if (found.empty()) {
+          return Status::NotFound("record " + requires_record +
+                                  " (required by the batch) is not in " + described_ +
+                                  "; batch not stored");
+        }
+      }
       for (const StoredRecord& r : records) {
         const RecordMeta& m = r.meta;
         txn.exec_params(

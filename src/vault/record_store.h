@@ -54,8 +54,11 @@ class RecordStore {
 
   // Stores a batch atomically: all of it or none of it. When Put returns OK the batch is durable
   // (it survives a crash of the process or the machine). InvalidArgument (and nothing stored) if a
-  // record is invalid or its id already exists.
-  virtual Status Put(const std::vector<StoredRecord>& records) = 0;
+  // record is invalid or its id already exists. With requires_record set, NotFound (and nothing
+  // stored) unless a record with that id exists, checked in the same transaction.
+  virtual Status Put(const std::vector<StoredRecord>& records,
+                     const std::string& requires_record) = 0;
+  Status Put(const std::vector<StoredRecord>& records) { return Put(records, std::string()); }
   // NotFound when there is no record with this id.
   virtual Status Get(const std::string& id, StoredRecord* record) = 0;
   // Metadata only; bodies and keys stay in the database.

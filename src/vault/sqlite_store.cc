@@ -250,12 +250,26 @@ class SqliteStore : public RecordStore {
     return ReadVersion(version);
   }
 
-  Status Put(const std::vector<StoredRecord>& records) override {
+  Status Put(const std::vector<StoredRecord>& records,
+             const std::string& requires_record) override {
     PORTCULLIS_RETURN_IF_ERROR(ValidateBatch(records));
     std::lock_guard<std::mutex> lock(mu_);
     PORTCULLIS_RETURN_IF_ERROR(CheckMigrated());
     Transaction txn(db_);
     PORTCULLIS_RETURN_IF_ERROR(txn.Begin().WithContext(Describe()));
+    if (!requires_record.empty()) {
+      // Under the write lock BEGIN IMMEDIATE took: no delete can come between this and COMMIT.
+      Stmt exists;
+      PORTCULLIS_RETURN_IF_ERROR(exists.Prepare(db_, "SELECT 1 FROM records WHERE id = ?"));
+      PORTCULLIS_RETURN_IF_ERROR(exists.BindText(1, requires_record));
+      bool row = false;
+      PORTCULLIS_RETURN_IF_ERROR(exists.Step(&row).WithContext("put into " + Describe()));
+      if (!row) {
+        return Status::NotFound("record " + requires_record +
+                                " (required by the batch) is not in " + Describe() +
+                                "; batch not stored");
+      }
+    }
     Stmt insert;
     PORTCULLIS_RETURN_IF_ERROR(insert.Prepare(db_, kInsertSql));
     for (const StoredRecord& r : records) {

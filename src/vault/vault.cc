@@ -104,18 +104,22 @@ class VaultImpl final : public Vault {
 
   Status Put(const AccessContext& ctx, const NewRecord& record, RecordMeta* meta) override {
     std::vector<RecordMeta> metas;
-    PORTCULLIS_RETURN_IF_ERROR(PutBatch(ctx, {record}, &metas));
+    PORTCULLIS_RETURN_IF_ERROR(PutBatch(ctx, {record}, PutOptions{}, &metas));
     if (meta != nullptr) *meta = metas.front();
     return Status::Ok();
   }
 
+  using Vault::PutBatch;
   Status PutBatch(const AccessContext& ctx, const std::vector<NewRecord>& records,
-                  std::vector<RecordMeta>* metas) override {
+                  const PutOptions& options, std::vector<RecordMeta>* metas) override {
     std::vector<StoredRecord> stored;
     Status s = SealAll(ctx, records, &stored);
+    if (s.ok() && !options.requires_record.empty() && !IsValidRecordId(options.requires_record)) {
+      s = Status::InvalidArgument("requires_record: not a record id");
+    }
     // 1. The rows are durable before the log says so, 2. the log is durable before the caller
     // hears "ok": an acknowledged put is both stored and on the record.
-    if (s.ok()) s = store_->Put(stored);
+    if (s.ok()) s = store_->Put(stored, options.requires_record);
     std::vector<audit::AuditEvent> events;
     const std::int64_t now = env_->NowMicros();
     if (stored.empty()) {
@@ -259,7 +263,11 @@ class VaultImpl final : public Vault {
       const RetentionClass* cls = nullptr;
       PORTCULLIS_RETURN_IF_ERROR(policy_.ClassFor(record.type, record.subject, &cls));
       StoredRecord r;
-      r.meta.id = NewRecordId();
+      if (!record.id.empty() && !IsValidRecordId(record.id)) {
+        return Status::InvalidArgument("record id " + record.id +
+                                       " is not 32 lower-case hex digits");
+      }
+      r.meta.id = record.id.empty() ? NewRecordId() : record.id;
       r.meta.type = record.type;
       r.meta.subject = record.subject;
       r.meta.retention_class = cls->name;

@@ -633,6 +633,94 @@ TEST_F(AuditLogTest, AcknowledgedEventsSurviveSigkillMidBatch) {
   }
 }
 
+// Group commit under a crash: many threads append at once (one leader writes and fsyncs for
+// all the waiters it finds), each reports an event only after Append returned OK, and the
+// process is killed at a random point. Every reported event must be in the log after reopening,
+// whichever group it was committed in.
+TEST_F(AuditLogTest, ConcurrentAppendersAcknowledgedEventsSurviveSigkill) {
+  constexpr std::uint64_t kThreads = 8;
+  for (int round = 0; round < 3; ++round) {
+    std::filesystem::remove_all(log_dir_);
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ::close(fds[0]);
+      std::unique_ptr<AuditLog> log;
+      if (!AuditLog::Open(log_dir_, keys_, {}, &log).ok()) ::_exit(3);
+      std::vector<std::thread> threads;
+      for (std::uint64_t t = 0; t < kThreads; ++t) {
+        // Event t + kThreads * n: thread t's n-th; 8-byte pipe writes are atomic (< PIPE_BUF).
+        threads.emplace_back([&log, t, fd = fds[1]] {
+          for (std::uint64_t n = 0;; ++n) {
+            const std::uint64_t id = t + kThreads * n;
+            if (!log->Append(MakeEvent(id)).ok()) ::_exit(4);
+            if (::write(fd, &id, sizeof(id)) != sizeof(id)) ::_exit(5);
+          }
+        });
+      }
+      for (std::thread& th : threads) th.join();
+      ::_exit(6);
+    }
+    ::close(fds[1]);
+    // Wait for a few acknowledgements from several groups (however slow the machine), let it run
+    // a while more, then kill it wherever it is.
+    std::vector<std::uint64_t> acked;
+    while (acked.size() < 2 * kThreads) {
+      std::uint64_t id = 0;
+      ASSERT_EQ(::read(fds[0], &id, sizeof(id)), static_cast<ssize_t>(sizeof(id)));
+      acked.push_back(id);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50 + 70 * round));
+    ASSERT_EQ(::kill(pid, SIGKILL), 0);
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "child exited by itself: " << WEXITSTATUS(status);
+    for (;;) {
+      std::uint64_t id = 0;
+      const ssize_t n = ::read(fds[0], &id, sizeof(id));
+      if (n != static_cast<ssize_t>(sizeof(id))) break;
+      acked.push_back(id);
+    }
+    ::close(fds[0]);
+
+    Status s;
+    VerifyReport report = Verify(&s);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    {
+      auto log = OpenLog();  // repairs a torn tail and signs what reached the disk
+      ASSERT_NE(log, nullptr);
+    }
+    std::unique_ptr<LogReader> reader;
+    ASSERT_TRUE(LogReader::Open(log_dir_, &reader).ok());
+    std::vector<std::uint64_t> present;
+    for (std::uint64_t i = 0; i < reader->size(); ++i) {
+      std::string leaf;
+      LeafRecord rec;
+      ASSERT_TRUE(reader->Leaf(i, &leaf).ok());
+      ASSERT_TRUE(DecodeLeaf(leaf, &rec).ok()) << "leaf " << i;
+      const std::uint64_t id =
+          static_cast<std::uint64_t>(rec.time_micros - MakeEvent(0).time_micros);
+      std::string want;
+      ASSERT_TRUE(EncodeLeaf(MakeEvent(id), keys_.id_key, &want).ok());
+      ASSERT_EQ(leaf, want) << "leaf " << i << " is not event " << id << " intact";
+      present.push_back(id);
+    }
+    std::sort(present.begin(), present.end());
+    ASSERT_TRUE(std::adjacent_find(present.begin(), present.end()) == present.end())
+        << "an event was committed twice";
+    std::size_t missing = 0;
+    for (std::uint64_t id : acked) {
+      if (!std::binary_search(present.begin(), present.end(), id)) ++missing;
+    }
+    EXPECT_EQ(missing, 0U) << "of " << acked.size() << " acknowledged events";
+    report = Verify(&s);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    EXPECT_EQ(report.signed_size, report.tree_size);
+  }
+}
+
 TEST_F(AuditLogTest, FullDiskFailsTheBatchAndLosesNothingAcknowledged) {
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);

@@ -584,7 +584,20 @@ TEST_F(GateTest, ASecondNodeMatchesAGalleryTheFirstOpenedAndNoticesItsClose) {
   // The second node closes it; the first, still holding a cached copy, notices on next use.
   ASSERT_EQ(Close(second, gallery).status, 200);
   ASSERT_EQ(node_->galleries->cached_galleries(), 1u);
+  const std::size_t decisions = Records(node_, vault::RecordType::kMatchDecision).size();
+  const std::size_t captures = Records(node_, vault::RecordType::kKeptCapture).size();
   r = Match(node_, gallery, Chip("John_Schneider", 4));
+  EXPECT_EQ(r.status, 404) << r.body;
+  EXPECT_EQ(node_->galleries->cached_galleries(), 0u);
+  // The stale node stored nothing for it: the decision's put requires the gallery's record.
+  EXPECT_EQ(Records(node_, vault::RecordType::kMatchDecision).size(), decisions);
+  EXPECT_EQ(Records(node_, vault::RecordType::kKeptCapture).size(), captures);
+  // A capture needing a re-take stores nothing either, and still learns of the close.
+  const std::string other = OpenStandard(node_);
+  ASSERT_EQ(Match(node_, other, Chip("John_Schneider", 4)).status, 200);
+  ASSERT_EQ(Close(second, other).status, 200);
+  r = Match(node_, other, Encode(cv::Mat(8, 8, CV_8UC3, cv::Scalar(90, 120, 160)), ".png"), "",
+            kGate, "image/png");
   EXPECT_EQ(r.status, 404) << r.body;
   EXPECT_EQ(node_->galleries->cached_galleries(), 0u);
 }

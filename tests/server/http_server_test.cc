@@ -314,6 +314,16 @@ TEST_F(HttpServerTest, OneLogLinePerRequestWithThePatternNotThePath) {
   EXPECT_TRUE(j["latency_ms"].is_number());
   EXPECT_TRUE(j["bytes"].is_number());
   EXPECT_TRUE(j["time"].is_string());
+  // Where the time went: the pipeline's stages, in order, adding up to the latency.
+  ASSERT_TRUE(j.contains("stages_ms") && j["stages_ms"].is_object()) << lines[0];
+  double sum = 0;
+  for (const char* stage : {"queue_control", "authorise", "body", "queue_admit", "audit_decision",
+                            "handler", "respond"}) {
+    ASSERT_TRUE(j["stages_ms"].contains(stage)) << stage << " missing in " << lines[0];
+    EXPECT_GE(j["stages_ms"][stage].get<double>(), 0.0) << stage;
+    sum += j["stages_ms"][stage].get<double>();
+  }
+  EXPECT_NEAR(sum, j["latency_ms"].get<double>(), 0.05 + 0.01 * j["latency_ms"].get<double>());
 }
 
 TEST_F(HttpServerTest, MetricsCountRequestsAndDenials) {

@@ -223,6 +223,76 @@ TEST_P(VaultTest, NothingIsKeptWithoutARetentionRule) {
   EXPECT_TRUE(page.records.empty());
 }
 
+// A batch may name one of its own records before either is stored (a match decision naming the
+// kept capture stored with it); a caller-chosen id never replaces a record.
+TEST_P(VaultTest, ACallerChosenIdIsUsedAndNeverReplacesARecord) {
+  const std::string id = NewRecordId();
+  NewRecord capture;
+  capture.id = id;
+  capture.type = RecordType::kTemplate;
+  capture.subject = SubjectCategory::kCitizen;
+  capture.body = "capture";
+  const std::string decision_body = "decision naming " + id;
+  NewRecord decision;
+  decision.type = RecordType::kTemplate;
+  decision.subject = SubjectCategory::kCitizen;
+  decision.body = decision_body;
+  std::vector<RecordMeta> metas;
+  ASSERT_TRUE(vault_->PutBatch(ctx_, {capture, decision}, &metas).ok());
+  ASSERT_EQ(metas.size(), 2u);
+  EXPECT_EQ(metas[0].id, id);
+  EXPECT_NE(metas[1].id, id);
+  std::string body;
+  ASSERT_TRUE(Get(id, &body).ok());
+  EXPECT_EQ(body, "capture");
+
+  capture.body = "an impostor";
+  EXPECT_EQ(vault_->PutBatch(ctx_, {decision, capture}, &metas).code(),
+            Status::Code::kInvalidArgument);
+  ASSERT_TRUE(Get(id, &body).ok());
+  EXPECT_EQ(body, "capture");  // untouched, and the failed batch stored nothing at all
+  RecordPage page;
+  ASSERT_TRUE(vault_->List(ctx_, RecordFilter{}, &page).ok());
+  EXPECT_EQ(page.records.size(), 2u);
+
+  capture.id = "../not-an-id";
+  EXPECT_EQ(vault_->PutBatch(ctx_, {capture}, &metas).code(), Status::Code::kInvalidArgument);
+}
+
+// PutOptions::requires_record: the batch is stored only while that record exists, checked in
+// the batch's own transaction (a closed gallery takes no more decisions), and audited either way.
+TEST_P(VaultTest, ABatchRequiringADeletedRecordStoresNothingAndSaysNotFound) {
+  const RecordMeta gallery = MustPut(RecordType::kTemplate, SubjectCategory::kCitizen, "G");
+  NewRecord decision;
+  decision.type = RecordType::kMatchDecision;
+  decision.subject = SubjectCategory::kCitizen;
+  decision.body = "match";
+  PutOptions options;
+  options.requires_record = gallery.id;
+  std::vector<RecordMeta> metas;
+  ASSERT_TRUE(vault_->PutBatch(ctx_, {decision}, options, &metas).ok());
+  ASSERT_EQ(metas.size(), 1u);
+  std::string body;
+  ASSERT_TRUE(Get(metas[0].id, &body).ok());
+
+  ASSERT_TRUE(vault_->Delete(ctx_, gallery.id).ok());
+  const std::size_t events_before = audit_.events.size();
+  EXPECT_EQ(vault_->PutBatch(ctx_, {decision, decision}, options, &metas).code(),
+            Status::Code::kNotFound);
+  ASSERT_EQ(audit_.events.size(), events_before + 2);  // one per record, result not_found
+  EXPECT_EQ(audit_.events.back().action, "vault.put");
+  EXPECT_EQ(audit_.events.back().result, "not_found");
+  RecordFilter filter;
+  filter.type = RecordType::kMatchDecision;
+  RecordPage page;
+  ASSERT_TRUE(vault_->List(ctx_, filter, &page).ok());
+  EXPECT_EQ(page.records.size(), 1u);  // only the first decision
+
+  options.requires_record = "not a record id";
+  EXPECT_EQ(vault_->PutBatch(ctx_, {decision}, options, &metas).code(),
+            Status::Code::kInvalidArgument);
+}
+
 TEST_P(VaultTest, AnEditedRowDoesNotOpen) {
   const RecordMeta meta = MustPut(RecordType::kKeptCapture, SubjectCategory::kCitizen, "face");
   // Someone with database access extends the record's life: the metadata is bound to the body.
