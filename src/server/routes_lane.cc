@@ -628,7 +628,7 @@ ApiResponse DeviceHealth(LaneState& state, ApiRequest& request) {
                                  {"since_micros", state.activity->started_micros()},
                                  {"now_micros", now},
                                  {"lanes", lanes},
-                                 {"devices", devices}});
+                                 {"agent_reports", devices}});
 }
 
 // ---- GET /v1/retention, POST /v1/retention/purge -----------------------------------------------

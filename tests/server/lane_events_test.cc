@@ -253,7 +253,7 @@ TEST_F(LaneEventsTest, ReportsAreKeptPerDeviceAndRefusedWhenMalformed) {
   const HttpResponse health = testing::HttpsRequest(node.port(), "GET", "/v1/devices/health",
                                                     testing::Bearer(supervisor_token));
   ASSERT_EQ(health.status, 200) << health.body;
-  const nlohmann::json devices = health.Json()["devices"];
+  const nlohmann::json devices = health.Json()["agent_reports"];
   ASSERT_EQ(devices.size(), 1u) << health.body;
   EXPECT_EQ(devices[0]["device"], "lane:7");
   EXPECT_EQ(devices[0]["report"]["status"], "ok");  // the latest
