@@ -91,20 +91,6 @@ bool CertificateDaysLeft(const std::string& path, std::int64_t now_s, std::int64
   return true;
 }
 
-const char* CameraStateText(CameraState state) {
-  switch (state) {
-    case CameraState::kOk:
-      return "ok";
-    case CameraState::kStalled:
-      return "stalled";
-    case CameraState::kUnavailable:
-      return "unavailable";
-    case CameraState::kEnded:
-      return "ended";
-  }
-  return "unavailable";
-}
-
 }  // namespace
 
 const char* LinkStateText(LinkState state) { return LinkStateName(state); }
@@ -490,7 +476,7 @@ class Agent final : public LaneAgent, public AgentCore {
       counters.reconnects = source->reconnects();
       if (state != last_state) {
         log_->Write("info", "camera state",
-                    {{"camera", camera.id}, {"state", CameraStateText(source->state())}});
+                    {{"camera", camera.id}, {"state", CameraStateName(source->state())}});
         last_state = state;
       }
       if (s.ok()) {
@@ -682,7 +668,7 @@ json Agent::Health() const {
                                                                                               : 0;
     cameras_starting += raw == kCameraStarting ? 1 : 0;
     cameras.push_back({{"id", c->id},
-                       {"state", raw == kCameraStarting ? "starting" : CameraStateText(state)},
+                       {"state", raw == kCameraStarting ? "starting" : CameraStateName(state)},
                        {"frames", c->frames.load()},
                        {"corrupt_frames", c->corrupt_frames.load()},
                        {"reconnects", c->reconnects.load()}});
@@ -772,7 +758,7 @@ std::string Agent::MetricsText() const {
   for (const auto& c : counters_.cameras) {
     for (CameraState s : {CameraState::kOk, CameraState::kStalled, CameraState::kUnavailable,
                           CameraState::kEnded}) {
-      out += "portcullis_lane_camera_state{camera=\"" + c->id + "\",state=\"" + CameraStateText(s) +
+      out += "portcullis_lane_camera_state{camera=\"" + c->id + "\",state=\"" + CameraStateName(s) +
              "\"} " + (c->state.load() == static_cast<int>(s) ? "1" : "0") + "\n";
     }
   }
