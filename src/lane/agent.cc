@@ -340,14 +340,21 @@ class Agent final : public LaneAgent, public AgentCore {
     }
     event->monotonic_micros = parts_.steady_micros();
     SealedEvent sealed;
-    Status s = NextSequence(&event->sequence);
-    if (s.ok()) s = SealLaneEvent(*event, config_.ingest_public_key, &sealed);
+    Status s;
+    {
+      // The queue refuses a sequence that is not greater than the last appended one, so taking a
+      // number and appending must be one step: otherwise two cameras' threads can interleave
+      // (A takes 5, B takes 6, B appends, A's 5 is refused) and an event is lost.
+      std::lock_guard<std::mutex> lock(append_mutex_);
+      s = NextSequence(&event->sequence);
+      if (s.ok()) s = SealLaneEvent(*event, config_.ingest_public_key, &sealed);
+      if (s.ok()) s = queue_->Append(sealed);
+    }
     const std::string kind(EventKindName(event->kind));
     const std::string event_id = event->event_id;
     const std::uint64_t sequence = event->sequence;
     const bool clock_jump = event->clock_jump;
     event->Wipe();
-    if (s.ok()) s = queue_->Append(sealed);
     sodium_memzero(sealed.sealed.data(), sealed.sealed.size());
     if (s.ok()) {
       ++counters_.events_queued;
@@ -627,6 +634,7 @@ class Agent final : public LaneAgent, public AgentCore {
   std::vector<std::unique_ptr<PreviewSlot>> previews_;
 
   std::mutex sequence_mutex_;
+  std::mutex append_mutex_;  // sequence number + seal + append, as one step (QueueEvent)
   std::uint64_t next_sequence_ = 1;
   std::uint64_t leased_until_ = 1;
 
