@@ -17,6 +17,8 @@
 #include <cstring>
 #include <utility>
 
+#include "common/unique_fd.h"
+
 namespace portcullis::lane {
 namespace {
 
@@ -36,33 +38,7 @@ Status ErrnoStatus(int err, const std::string& what) {
   return Status::IOError(what + ": " + ErrnoText(err));
 }
 
-// Closes a descriptor on scope exit.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  ~Fd() { Reset(); }
-  [[nodiscard]] int get() const { return fd_; }
-  [[nodiscard]] bool valid() const { return fd_ >= 0; }
-  int Release() { return std::exchange(fd_, -1); }
-  void Reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
+using Fd = UniqueFd;
 
 bool ValidComponent(std::string_view c) {
   if (c.empty() || c.size() > kMaxNameBytes || c == "." || c == "..") return false;
