@@ -5,9 +5,12 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -108,9 +111,47 @@ Status SyncDir(const std::string& dir) {
   return Status::Ok();
 }
 
-std::uint32_t Crc32(std::string_view bytes) {
-  return static_cast<std::uint32_t>(
-      crc32_z(crc32_z(0, nullptr, 0), reinterpret_cast<const Bytef*>(bytes.data()), bytes.size()));
+// CRC-32C (Castagnoli) of a body, so that the store itself — which holds no key — can tell a
+// damaged or truncated segment from a good one. The SSE4.2 instruction does 8 bytes a step
+// (~6 us for 50 KB); zlib's table-driven CRC-32 cost a quarter of a put's CPU.
+constexpr std::uint32_t kCrc32cPoly = 0x82f63b78;
+
+std::uint32_t Crc32cSoftware(const unsigned char* p, std::size_t n, std::uint32_t crc) {
+  static const auto kTable = [] {
+    std::array<std::uint32_t, 256> table{};
+    for (std::uint32_t i = 0; i < 256; ++i) {
+      std::uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1U) != 0 ? (c >> 1) ^ kCrc32cPoly : c >> 1;
+      table[i] = c;
+    }
+    return table;
+  }();
+  for (std::size_t i = 0; i < n; ++i) crc = kTable[(crc ^ p[i]) & 0xffU] ^ (crc >> 8);
+  return crc;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) std::uint32_t Crc32cSse42(const unsigned char* p, std::size_t n,
+                                                            std::uint32_t crc) {
+  std::uint64_t c = crc;
+  for (; n >= 8; n -= 8, p += 8) {
+    std::uint64_t word = 0;
+    std::memcpy(&word, p, sizeof word);
+    c = _mm_crc32_u64(c, word);
+  }
+  auto c32 = static_cast<std::uint32_t>(c);
+  for (; n > 0; --n, ++p) c32 = _mm_crc32_u8(c32, *p);
+  return c32;
+}
+#endif
+
+std::uint32_t Crc32c(std::string_view bytes) {
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+#if defined(__x86_64__)
+  static const bool kHardware = __builtin_cpu_supports("sse4.2") != 0;
+  if (kHardware) return ~Crc32cSse42(p, bytes.size(), ~std::uint32_t{0});
+#endif
+  return ~Crc32cSoftware(p, bytes.size(), ~std::uint32_t{0});
 }
 
 std::string DirOf(const std::string& path) {
@@ -123,7 +164,7 @@ struct BlobRef {
   std::int64_t segment = 0;
   std::uint64_t offset = 0;
   std::uint64_t length = 0;
-  std::uint32_t crc32 = 0;
+  std::uint32_t crc32c = 0;
 };
 
 // A prepared statement, finalized on every path.
@@ -237,11 +278,11 @@ class Transaction {
 constexpr const char* kGetSql =
     "SELECT id, type, subject, retention_class, content_type, created_micros, expires_micros, "
     "labels, size, kek_id, wrapped_key, sealed, blob_segment, blob_offset, blob_length, "
-    "blob_crc32 FROM records WHERE id = ?";
+    "blob_crc32c FROM records WHERE id = ?";
 constexpr const char* kInsertSql =
     "INSERT INTO records (id, type, subject, retention_class, content_type, created_micros, "
     "expires_micros, labels, size, kek_id, wrapped_key, sealed, blob_segment, blob_offset, "
-    "blob_length, blob_crc32) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    "blob_length, blob_crc32c) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 Status ReadMeta(Stmt* stmt, RecordMeta* meta) {
   return DecodeMeta(stmt->Text(0), stmt->Text(1), stmt->Text(2), stmt->Text(3), stmt->Text(4),
@@ -367,7 +408,7 @@ class SqliteStore : public RecordStore {
       PORTCULLIS_RETURN_IF_ERROR(insert.BindInt(13, ref.segment));
       PORTCULLIS_RETURN_IF_ERROR(insert.BindInt(14, static_cast<std::int64_t>(ref.offset)));
       PORTCULLIS_RETURN_IF_ERROR(insert.BindInt(15, static_cast<std::int64_t>(ref.length)));
-      PORTCULLIS_RETURN_IF_ERROR(insert.BindInt(16, ref.crc32));
+      PORTCULLIS_RETURN_IF_ERROR(insert.BindInt(16, ref.crc32c));
       Status step = insert.StepDone();
       if (step.code() == Status::Code::kInvalidArgument) {
         return Status::InvalidArgument("record " + m.id + " already exists; batch not stored");
@@ -394,7 +435,7 @@ class SqliteStore : public RecordStore {
     ref.segment = get.Int(12);
     ref.offset = static_cast<std::uint64_t>(get.Int(13));
     ref.length = static_cast<std::uint64_t>(get.Int(14));
-    ref.crc32 = static_cast<std::uint32_t>(get.Int(15));
+    ref.crc32c = static_cast<std::uint32_t>(get.Int(15));
     if (ref.segment == 0) {
       record->sealed = get.Blob(11);
       return Status::Ok();
@@ -454,9 +495,9 @@ class SqliteStore : public RecordStore {
   }
 
   Status DeleteExpired(std::int64_t now_micros, std::vector<std::string>* deleted) override {
-    PORTCULLIS_RETURN_IF_ERROR(DeleteWhere("DELETE FROM records WHERE expires_micros <= ? " +
-                                               kReturning,
-                                           SqlParam{true, now_micros, {}}, deleted));
+    PORTCULLIS_RETURN_IF_ERROR(
+        DeleteWhere("DELETE FROM records WHERE expires_micros <= ? " + kReturning,
+                    SqlParam{true, now_micros, {}}, deleted));
     // The purge job ends here: also clean up after writers that crashed between writing bodies
     // and committing their rows, and after deletes whose hole punching was interrupted.
     std::lock_guard<std::mutex> lock(mu_);
@@ -465,9 +506,8 @@ class SqliteStore : public RecordStore {
 
   Status Delete(const std::string& id) override {
     std::vector<std::string> deleted;
-    PORTCULLIS_RETURN_IF_ERROR(
-        DeleteWhere("DELETE FROM records WHERE id = ? " + kReturning, SqlParam{false, 0, id},
-                    &deleted));
+    PORTCULLIS_RETURN_IF_ERROR(DeleteWhere("DELETE FROM records WHERE id = ? " + kReturning,
+                                           SqlParam{false, 0, id}, &deleted));
     if (deleted.empty()) return Status::NotFound("no record " + id + " in " + Describe());
     return Status::Ok();
   }
@@ -615,7 +655,7 @@ class SqliteStore : public RecordStore {
   //
   // DB.blobs/<id>.seg, append-only, one per writing store object (a process never appends to
   // another's segment; it holds an exclusive flock on its active one). A row names its body by
-  // (segment, offset, length, crc32). Deleted bodies are punched out of the file
+  // (segment, offset, length, crc32c). Deleted bodies are punched out of the file
   // (FALLOC_FL_PUNCH_HOLE, or zeros where unsupported); a segment that no row references and no
   // writer holds is unlinked.
 
@@ -684,7 +724,7 @@ class SqliteStore : public RecordStore {
       // fdatasync below then waits for less.
       ::sync_file_range(fd, static_cast<off_t>(ref.offset), static_cast<off_t>(ref.length),
                         SYNC_FILE_RANGE_WRITE);
-      ref.crc32 = Crc32(sealed);
+      ref.crc32c = Crc32c(sealed);
     }
     Fault("bodies-written");
     if (::fdatasync(fd) != 0) return ErrnoStatus(errno, "fdatasync " + SegmentPath(active_id_));
@@ -718,9 +758,9 @@ class SqliteStore : public RecordStore {
       }
       done += static_cast<std::size_t>(n);
     }
-    if (Crc32(*sealed) != ref.crc32) {
+    if (Crc32c(*sealed) != ref.crc32c) {
       sealed->clear();
-      return Status::Corruption("record " + id + ": body in " + path + " fails its CRC-32");
+      return Status::Corruption("record " + id + ": body in " + path + " fails its CRC-32C");
     }
     return Status::Ok();
   }
@@ -807,9 +847,8 @@ class SqliteStore : public RecordStore {
       const std::string name = entry.path().filename().string();
       if (name.size() < 5 || name.substr(name.size() - 4) != ".seg") continue;
       const std::string stem = name.substr(0, name.size() - 4);
-      if (stem.empty() || !std::all_of(stem.begin(), stem.end(), [](char c) {
-            return c >= '0' && c <= '9';
-          })) {
+      if (stem.empty() ||
+          !std::all_of(stem.begin(), stem.end(), [](char c) { return c >= '0' && c <= '9'; })) {
         continue;
       }
       const std::int64_t segment = std::stoll(stem);
@@ -843,10 +882,10 @@ class SqliteStore : public RecordStore {
   // Copies the segments that the backup at dest_path references, up to their last live byte.
   Status CopySegments(sqlite3* dest, const std::string& dest_path) {
     Stmt stmt;
-    PORTCULLIS_RETURN_IF_ERROR(stmt.Prepare(
-        dest,
-        "SELECT blob_segment, MAX(blob_offset + blob_length) FROM records "
-        "WHERE blob_segment <> 0 GROUP BY blob_segment"));
+    PORTCULLIS_RETURN_IF_ERROR(
+        stmt.Prepare(dest,
+                     "SELECT blob_segment, MAX(blob_offset + blob_length) FROM records "
+                     "WHERE blob_segment <> 0 GROUP BY blob_segment"));
     const std::string dest_dir = dest_path + ".blobs";
     bool made_dir = false;
     for (;;) {
@@ -876,8 +915,8 @@ class SqliteStore : public RecordStore {
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return ErrnoStatus(errno, "read " + from);
         if (n == 0) return Status::Corruption("segment " + from + " is truncated");
-        PORTCULLIS_RETURN_IF_ERROR(PwriteAll(out.get(), buffer.data(),
-                                             static_cast<std::size_t>(n), offset, "write " + to));
+        PORTCULLIS_RETURN_IF_ERROR(PwriteAll(out.get(), buffer.data(), static_cast<std::size_t>(n),
+                                             offset, "write " + to));
         offset += static_cast<std::uint64_t>(n);
         left -= static_cast<std::uint64_t>(n);
       }

@@ -1,6 +1,5 @@
 # portcullis_vault_store: the vault's record model and its storage (SQLite and PostgreSQL).
 find_package(SQLite3 REQUIRED)
-find_package(ZLIB REQUIRED)  # crc32_z: the segment files' per-body checksum
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(PORTCULLIS_STORE_PQXX REQUIRED IMPORTED_TARGET libpqxx)
 pkg_check_modules(PORTCULLIS_STORE_SODIUM REQUIRED IMPORTED_TARGET libsodium)
@@ -18,6 +17,6 @@ target_include_directories(portcullis_vault_store PUBLIC ${PROJECT_SOURCE_DIR}/i
                                                   PRIVATE ${PROJECT_SOURCE_DIR}/src)
 target_link_libraries(portcullis_vault_store
   PUBLIC portcullis_common
-  PRIVATE SQLite::SQLite3 ZLIB::ZLIB PkgConfig::PORTCULLIS_STORE_PQXX PkgConfig::PORTCULLIS_STORE_SODIUM
+  PRIVATE SQLite::SQLite3 PkgConfig::PORTCULLIS_STORE_PQXX PkgConfig::PORTCULLIS_STORE_SODIUM
           nlohmann_json::nlohmann_json)
 portcullis_warnings(portcullis_vault_store)
