@@ -78,6 +78,10 @@ void Fault(const char* point) {
 // Sealed bodies larger than this go to a segment file; smaller ones stay in the row, where the
 // WAL's double write costs little and a batch of small records needs no extra fdatasync.
 constexpr std::size_t kInlineMax = 4096;
+// ... and only when the batch's large bodies add up to at least this much: below it, one more
+// fdatasync (the segment's, before the WAL's) costs more than writing the bytes twice, so a
+// batch of one 50 KB record stays on the WAL path (docs/vault-store.md, "Segment files").
+constexpr std::uint64_t kSegmentBatchMin = std::uint64_t{256} << 10;
 // A writer starts a new segment once its current one holds this much.
 constexpr std::uint64_t kSegmentBytes = std::uint64_t{256} << 20;
 
@@ -703,7 +707,7 @@ class SqliteStore : public RecordStore {
     for (const StoredRecord& r : records) {
       if (r.sealed.size() > kInlineMax) bytes += r.sealed.size();
     }
-    if (bytes == 0) return Status::Ok();
+    if (bytes < kSegmentBatchMin) return Status::Ok();
     if (!active_fd_.valid() || (active_end_ > 0 && active_end_ + bytes > kSegmentBytes)) {
       PORTCULLIS_RETURN_IF_ERROR(OpenNewSegment());
     }

@@ -99,12 +99,16 @@ class BadFileTest : public ::testing::Test {
     path_ = dir_ + "/vault.db";
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
-  // A store of `records` 50 KB records, closed (so the WAL is checkpointed into the file).
-  std::vector<StoredRecord> Fill(std::uint32_t records) {
+  // A store of `records` records of up to 50 KB, closed (so the WAL is checkpointed into the
+  // file). With `body` set, every body has exactly that size instead.
+  std::vector<StoredRecord> Fill(std::uint32_t records, std::size_t body = 0) {
     std::unique_ptr<RecordStore> store;
     EXPECT_TRUE(RecordStore::Open("sqlite:" + path_, &store).ok());
     EXPECT_TRUE(store->Migrate().ok());
     std::vector<StoredRecord> batch = testing::Batch(1, records, std::size_t{50} * 1024);
+    for (std::size_t i = 0; body != 0 && i < batch.size(); ++i) {
+      batch[i].sealed = testing::RandomBytes(i, body);
+    }
     Status s = store->Put(batch);
     EXPECT_TRUE(s.ok()) << s.ToString();
     return batch;
@@ -147,6 +151,9 @@ TEST_F(BadFileTest, ATruncatedDatabaseIsCorruptionNotACrash) {
   EXPECT_EQ(s.code(), Status::Code::kCorruption) << s.ToString();
 }
 
+// 4 of these make a batch that goes to a segment file (over 256 KiB of bodies over 4 KiB).
+constexpr std::size_t kSegmentBody = std::size_t{100} * 1024;
+
 // The segment files that hold large bodies (docs/vault-store.md): damage there is Corruption
 // for the record it hits, never wrong bytes, and the other records still read.
 std::string OnlySegment(const std::string& db_path) {
@@ -159,7 +166,7 @@ std::string OnlySegment(const std::string& db_path) {
 }
 
 TEST_F(BadFileTest, ATruncatedSegmentIsCorruptionForTheRecordsItCut) {
-  std::vector<StoredRecord> records = Fill(4);
+  std::vector<StoredRecord> records = Fill(4, kSegmentBody);
   const std::string segment = OnlySegment(path_);
   const auto size = std::filesystem::file_size(segment);
   std::uint64_t total = 0;
@@ -183,7 +190,7 @@ TEST_F(BadFileTest, ATruncatedSegmentIsCorruptionForTheRecordsItCut) {
 }
 
 TEST_F(BadFileTest, AFlippedBitInASegmentIsCorruption) {
-  std::vector<StoredRecord> records = Fill(2);
+  std::vector<StoredRecord> records = Fill(4, kSegmentBody);
   const std::string segment = OnlySegment(path_);
   {
     std::fstream f(segment, std::ios::in | std::ios::out | std::ios::binary);
@@ -205,7 +212,7 @@ TEST_F(BadFileTest, AFlippedBitInASegmentIsCorruption) {
 }
 
 TEST_F(BadFileTest, AMissingSegmentIsCorruptionNamingIt) {
-  std::vector<StoredRecord> records = Fill(1);
+  std::vector<StoredRecord> records = Fill(4, kSegmentBody);
   const std::string segment = OnlySegment(path_);
   std::filesystem::remove(segment);
   std::unique_ptr<RecordStore> store;

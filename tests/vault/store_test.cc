@@ -531,13 +531,14 @@ std::vector<std::string> SegmentFiles(const std::string& db_path) {
   return files;
 }
 
-// Bytes a batch puts into segment files (bodies over 4 KiB; smaller ones stay in the row).
+// Bytes a batch puts into segment files: bodies over 4 KiB (smaller ones stay in the row), when
+// they add up to 256 KiB or more (a smaller batch stays on the WAL path).
 std::uint64_t SegmentBytes(std::uint64_t batch, std::uint32_t size, std::size_t max_body) {
   std::uint64_t bytes = 0;
   for (const StoredRecord& r : testing::Batch(batch, size, max_body)) {
     if (r.sealed.size() > 4096) bytes += r.sealed.size();
   }
-  return bytes;
+  return bytes >= (std::uint64_t{256} << 10) ? bytes : 0;
 }
 
 class SegmentCrashTest : public ::testing::TestWithParam<const char*> {
@@ -558,8 +559,11 @@ class SegmentCrashTest : public ::testing::TestWithParam<const char*> {
 // purge's scrub cuts the dead segment back to its last live byte, and deleting rows removes their
 // bodies' bytes from the files (crypto-shredding's storage half); an empty segment is unlinked.
 TEST_P(SegmentCrashTest, KillBetweenBodyWriteAndRowCommitThenScrubAndShred) {
-  constexpr std::uint32_t kBatchSize = 8;
-  constexpr std::size_t kMaxBody = std::size_t{64} * 1024;
+  constexpr std::uint32_t kBatchSize = 16;
+  constexpr std::size_t kMaxBody = std::size_t{128} * 1024;
+  for (std::uint64_t b : {0, 1, 2, 3, 100, 101}) {
+    ASSERT_GT(SegmentBytes(b, kBatchSize, kMaxBody), 0U) << "batch " << b << " is not a segment's";
+  }
   {
     std::unique_ptr<RecordStore> store;
     ASSERT_TRUE(RecordStore::Open(uri_, &store).ok());
@@ -652,6 +656,29 @@ TEST_P(SegmentCrashTest, KillBetweenBodyWriteAndRowCommitThenScrubAndShred) {
   ASSERT_TRUE(store->DeleteExpired(std::numeric_limits<std::int64_t>::max(), &deleted).ok());
   EXPECT_FALSE(deleted.empty());
   EXPECT_TRUE(SegmentFiles(path_).empty());
+}
+
+// A backup copies the segment files its rows point into: it reads back whole after the
+// original's rows, and their bodies, are deleted.
+TEST_F(SegmentCrashTest, ABackupCarriesItsSegments) {
+  const std::vector<StoredRecord> batch = testing::Batch(0, 16, std::size_t{128} * 1024);
+  ASSERT_GT(SegmentBytes(0, 16, std::size_t{128} * 1024), 0U);
+  std::unique_ptr<RecordStore> store;
+  ASSERT_TRUE(RecordStore::Open(uri_, &store).ok());
+  ASSERT_TRUE(store->Migrate().ok());
+  ASSERT_TRUE(store->Put(batch).ok());
+  ASSERT_TRUE(store->Backup("sqlite:" + dir_ + "/copy.db").ok());
+  EXPECT_EQ(SegmentFiles(dir_ + "/copy.db").size(), 1U);
+  std::vector<std::string> deleted;
+  ASSERT_TRUE(store->DeleteExpired(std::numeric_limits<std::int64_t>::max(), &deleted).ok());
+  EXPECT_EQ(deleted.size(), batch.size());
+  std::unique_ptr<RecordStore> copy;
+  ASSERT_TRUE(RecordStore::Open("sqlite:" + dir_ + "/copy.db", &copy).ok());
+  for (const StoredRecord& r : batch) {
+    StoredRecord got;
+    ASSERT_TRUE(copy->Get(r.meta.id, &got).ok()) << r.meta.id;
+    EXPECT_EQ(got, r);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Points, SegmentCrashTest,
