@@ -756,11 +756,12 @@ class SqliteStore : public RecordStore {
                                 static_cast<off_t>(ref.offset + done));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return ErrnoStatus(errno, "read " + path);
-      if (n == 0) {
-        sealed->clear();
-        return Status::Corruption("record " + id + ": segment " + path + " is truncated");
-      }
+      if (n == 0) break;  // end of file inside the body
       done += static_cast<std::size_t>(n);
+    }
+    if (done < ref.length) {
+      sealed->clear();
+      return Status::Corruption("record " + id + ": segment " + path + " is truncated");
     }
     if (Crc32c(*sealed) != ref.crc32c) {
       sealed->clear();
