@@ -13,6 +13,7 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -365,62 +366,29 @@ class SqliteStore : public RecordStore {
     return ReadVersion(version);
   }
 
+  // Group commit: concurrent callers' batches share one segment fdatasync and one WAL commit.
+  // The first caller to find no commit in progress leads: it takes every batch queued so far and
+  // commits them together, each inside its own SAVEPOINT, so that each batch still stands or falls
+  // alone (a duplicate id fails its own batch, not its neighbours'). The others wait for its
+  // verdict on their batch. A lone caller is a group of one.
   Status Put(const std::vector<StoredRecord>& records,
              const std::string& requires_record) override {
     PORTCULLIS_RETURN_IF_ERROR(ValidateBatch(records));
-    std::lock_guard<std::mutex> lock(mu_);
-    PORTCULLIS_RETURN_IF_ERROR(CheckMigrated());
-    // The bodies first, written once into this writer's segment and made durable; only then the
-    // rows that point at them. A crash in between leaves unreferenced bytes that the next purge
-    // punches out (ScrubSegments); it never leaves a row pointing at bytes that are not on disk.
-    std::vector<BlobRef> refs(records.size());
-    PORTCULLIS_RETURN_IF_ERROR(WriteBodies(records, &refs));
-    Transaction txn(db_);
-    PORTCULLIS_RETURN_IF_ERROR(txn.Begin().WithContext(Describe()));
-    if (!requires_record.empty()) {
-      // Under the write lock BEGIN IMMEDIATE took: no delete can come between this and COMMIT.
-      Stmt exists;
-      PORTCULLIS_RETURN_IF_ERROR(exists.Prepare(db_, "SELECT 1 FROM records WHERE id = ?"));
-      PORTCULLIS_RETURN_IF_ERROR(exists.BindText(1, requires_record));
-      bool row = false;
-      PORTCULLIS_RETURN_IF_ERROR(exists.Step(&row).WithContext("put into " + Describe()));
-      if (!row) {
-        return Status::NotFound("record " + requires_record +
-                                " (required by the batch) is not in " + Describe() +
-                                "; batch not stored");
-      }
-    }
-    const std::string empty;
-    Stmt insert;
-    PORTCULLIS_RETURN_IF_ERROR(insert.Prepare(db_, kInsertSql));
-    for (std::size_t i = 0; i < records.size(); ++i) {
-      const StoredRecord& r = records[i];
-      const BlobRef& ref = refs[i];
-      const RecordMeta& m = r.meta;
-      PORTCULLIS_RETURN_IF_ERROR(insert.BindText(1, m.id));
-      PORTCULLIS_RETURN_IF_ERROR(insert.BindText(2, std::string(RecordTypeName(m.type))));
-      PORTCULLIS_RETURN_IF_ERROR(insert.BindText(3, std::string(SubjectCategoryName(m.subject))));
-      PORTCULLIS_RETURN_IF_ERROR(insert.BindText(4, m.retention_class));
-      PORTCULLIS_RETURN_IF_ERROR(insert.BindText(5, m.content_type));
-      PORTCULLIS_RETURN_IF_ERROR(insert.BindInt(6, m.created_micros));
-      PORTCULLIS_RETURN_IF_ERROR(insert.BindInt(7, m.expires_micros));
-      PORTCULLIS_RETURN_IF_ERROR(insert.BindText(8, EncodeLabels(m.labels)));
-      PORTCULLIS_RETURN_IF_ERROR(insert.BindInt(9, static_cast<std::int64_t>(m.size)));
-      PORTCULLIS_RETURN_IF_ERROR(insert.BindText(10, r.kek_id));
-      PORTCULLIS_RETURN_IF_ERROR(insert.BindBlob(11, r.wrapped_key));
-      PORTCULLIS_RETURN_IF_ERROR(insert.BindBlob(12, ref.segment == 0 ? r.sealed : empty));
-      PORTCULLIS_RETURN_IF_ERROR(insert.BindInt(13, ref.segment));
-      PORTCULLIS_RETURN_IF_ERROR(insert.BindInt(14, static_cast<std::int64_t>(ref.offset)));
-      PORTCULLIS_RETURN_IF_ERROR(insert.BindInt(15, static_cast<std::int64_t>(ref.length)));
-      PORTCULLIS_RETURN_IF_ERROR(insert.BindInt(16, ref.crc32c));
-      Status step = insert.StepDone();
-      if (step.code() == Status::Code::kInvalidArgument) {
-        return Status::InvalidArgument("record " + m.id + " already exists; batch not stored");
-      }
-      PORTCULLIS_RETURN_IF_ERROR(step.WithContext("put " + m.id + " into " + Describe()));
-      insert.Reset();
-    }
-    return txn.Commit().WithContext("commit to " + Describe());
+    PendingPut me{&records, &requires_record, Status::Ok(), false};
+    std::unique_lock<std::mutex> queue_lock(queue_mu_);
+    queue_.push_back(&me);
+    queue_cv_.wait(queue_lock, [&] { return me.done || !leader_active_; });
+    if (me.done) return me.status;
+    leader_active_ = true;
+    std::vector<PendingPut*> group(queue_.begin(), queue_.end());
+    queue_.clear();
+    queue_lock.unlock();
+    CommitGroup(group);
+    queue_lock.lock();
+    for (PendingPut* p : group) p->done = true;
+    leader_active_ = false;
+    queue_cv_.notify_all();
+    return me.status;
   }
 
   Status Get(const std::string& id, StoredRecord* record) override {
@@ -594,6 +562,111 @@ class SqliteStore : public RecordStore {
   }
 
  private:
+  struct PendingPut {
+    const std::vector<StoredRecord>* records;
+    const std::string* requires_record;
+    Status status;
+    bool done = false;
+  };
+
+  void CommitGroup(const std::vector<PendingPut*>& group) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto fail_all = [&](const Status& s) {
+      for (PendingPut* p : group) p->status = s;
+    };
+    if (Status s = CheckMigrated(); !s.ok()) return fail_all(s);
+    // The bodies first, written once into this writer's segment and made durable; only then the
+    // rows that point at them. A crash in between leaves unreferenced bytes that the next purge
+    // punches out (ScrubSegments); it never leaves a row pointing at bytes that are not on disk.
+    std::vector<const StoredRecord*> all;
+    for (const PendingPut* p : group) {
+      for (const StoredRecord& r : *p->records) all.push_back(&r);
+    }
+    std::vector<BlobRef> refs(all.size());
+    if (Status s = WriteBodies(all, &refs); !s.ok()) return fail_all(s);
+    Transaction txn(db_);
+    if (Status s = txn.Begin().WithContext(Describe()); !s.ok()) return fail_all(s);
+    std::size_t first = 0;
+    bool any = false;
+    for (PendingPut* p : group) {
+      const std::size_t n = p->records->size();
+      Status s = Exec(db_, "SAVEPOINT batch");
+      if (s.ok()) s = InsertBatch(*p, &refs[first]);
+      first += n;
+      if (s.ok()) {
+        s = Exec(db_, "RELEASE batch");
+        if (s.ok()) {
+          any = true;
+          continue;
+        }
+      }
+      p->status = s;
+      if (sqlite3_get_autocommit(db_) != 0) {
+        // SQLite rolled the whole transaction back (disk full, I/O error): nobody committed.
+        return fail_all(s);
+      }
+      static_cast<void>(Exec(db_, "ROLLBACK TO batch"));  // then the rest of the group goes on
+      static_cast<void>(Exec(db_, "RELEASE batch"));
+    }
+    if (!any) return;  // every batch failed on its own; the destructor rolls back
+    const Status committed = txn.Commit().WithContext("commit to " + Describe());
+    if (!committed.ok()) {
+      for (PendingPut* p : group) {
+        if (p->status.ok()) p->status = committed;
+      }
+    }
+  }
+
+  // One caller's batch, inside the group's transaction.
+  Status InsertBatch(const PendingPut& put, const BlobRef* refs) {
+    const std::string& requires_record = *put.requires_record;
+    if (!requires_record.empty()) {
+      // Under the write lock BEGIN IMMEDIATE took: no delete can come between this and COMMIT.
+      Stmt exists;
+      PORTCULLIS_RETURN_IF_ERROR(exists.Prepare(db_, "SELECT 1 FROM records WHERE id = ?"));
+      PORTCULLIS_RETURN_IF_ERROR(exists.BindText(1, requires_record));
+      bool row = false;
+      PORTCULLIS_RETURN_IF_ERROR(exists.Step(&row).WithContext("put into " + Describe()));
+      if (!row) {
+        return Status::NotFound("record " + requires_record +
+                                " (required by the batch) is not in " + Describe() +
+                                "; batch not stored");
+      }
+    }
+    const std::string empty;
+    Stmt insert;
+    PORTCULLIS_RETURN_IF_ERROR(insert.Prepare(db_, kInsertSql));
+    const std::vector<StoredRecord>& records = *put.records;
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      const StoredRecord& r = records[i];
+      const BlobRef& ref = refs[i];
+      const RecordMeta& m = r.meta;
+      PORTCULLIS_RETURN_IF_ERROR(insert.BindText(1, m.id));
+      PORTCULLIS_RETURN_IF_ERROR(insert.BindText(2, std::string(RecordTypeName(m.type))));
+      PORTCULLIS_RETURN_IF_ERROR(insert.BindText(3, std::string(SubjectCategoryName(m.subject))));
+      PORTCULLIS_RETURN_IF_ERROR(insert.BindText(4, m.retention_class));
+      PORTCULLIS_RETURN_IF_ERROR(insert.BindText(5, m.content_type));
+      PORTCULLIS_RETURN_IF_ERROR(insert.BindInt(6, m.created_micros));
+      PORTCULLIS_RETURN_IF_ERROR(insert.BindInt(7, m.expires_micros));
+      PORTCULLIS_RETURN_IF_ERROR(insert.BindText(8, EncodeLabels(m.labels)));
+      PORTCULLIS_RETURN_IF_ERROR(insert.BindInt(9, static_cast<std::int64_t>(m.size)));
+      PORTCULLIS_RETURN_IF_ERROR(insert.BindText(10, r.kek_id));
+      PORTCULLIS_RETURN_IF_ERROR(insert.BindBlob(11, r.wrapped_key));
+      PORTCULLIS_RETURN_IF_ERROR(insert.BindBlob(12, ref.segment == 0 ? r.sealed : empty));
+      PORTCULLIS_RETURN_IF_ERROR(insert.BindInt(13, ref.segment));
+      PORTCULLIS_RETURN_IF_ERROR(insert.BindInt(14, static_cast<std::int64_t>(ref.offset)));
+      PORTCULLIS_RETURN_IF_ERROR(insert.BindInt(15, static_cast<std::int64_t>(ref.length)));
+      PORTCULLIS_RETURN_IF_ERROR(insert.BindInt(16, ref.crc32c));
+      Status step = insert.StepDone();
+      if (step.code() == Status::Code::kInvalidArgument) {
+        return Status::InvalidArgument("record " + m.id + " already exists; batch not stored");
+      }
+      PORTCULLIS_RETURN_IF_ERROR(step.WithContext("put " + m.id + " into " + Describe()));
+      insert.Reset();
+    }
+    return Status::Ok();
+  }
+
   Status ReadVersion(int* version) {
     Stmt exists;
     PORTCULLIS_RETURN_IF_ERROR(exists.Prepare(
@@ -702,10 +775,10 @@ class SqliteStore : public RecordStore {
     return Status::Ok();
   }
 
-  Status WriteBodies(const std::vector<StoredRecord>& records, std::vector<BlobRef>* refs) {
+  Status WriteBodies(const std::vector<const StoredRecord*>& records, std::vector<BlobRef>* refs) {
     std::uint64_t bytes = 0;
-    for (const StoredRecord& r : records) {
-      if (r.sealed.size() > kInlineMax) bytes += r.sealed.size();
+    for (const StoredRecord* r : records) {
+      if (r->sealed.size() > kInlineMax) bytes += r->sealed.size();
     }
     if (bytes < kSegmentBatchMin) return Status::Ok();
     if (!active_fd_.valid() || (active_end_ > 0 && active_end_ + bytes > kSegmentBytes)) {
@@ -714,7 +787,7 @@ class SqliteStore : public RecordStore {
     const int fd = active_fd_.get();
     const std::string what = "write segment " + SegmentPath(active_id_);
     for (std::size_t i = 0; i < records.size(); ++i) {
-      const std::string& sealed = records[i].sealed;
+      const std::string& sealed = records[i]->sealed;
       if (sealed.size() <= kInlineMax) continue;
       BlobRef& ref = (*refs)[i];
       ref.segment = active_id_;
@@ -947,6 +1020,11 @@ class SqliteStore : public RecordStore {
   std::int64_t active_id_ = 0;
   std::uint64_t active_end_ = 0;
   std::map<std::int64_t, UniqueFd> read_fds_;
+  // Group commit (Put): batches waiting for the current leader, and whether there is one.
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::vector<PendingPut*> queue_;
+  bool leader_active_ = false;
 };
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <limits>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "store_test_records.h"
 #include "store_test_util.h"
@@ -679,6 +680,64 @@ TEST_F(SegmentCrashTest, ABackupCarriesItsSegments) {
     ASSERT_TRUE(copy->Get(r.meta.id, &got).ok()) << r.meta.id;
     EXPECT_EQ(got, r);
   }
+}
+
+// Group commit: batches from concurrent callers share one fdatasync and one WAL commit, yet each
+// stands or falls alone — a batch with a duplicate id fails by itself, its neighbours commit.
+TEST_F(SegmentCrashTest, ConcurrentBatchesCommitTogetherButFailAlone) {
+  std::unique_ptr<RecordStore> store;
+  ASSERT_TRUE(RecordStore::Open(uri_, &store).ok());
+  ASSERT_TRUE(store->Migrate().ok());
+  auto make = [](std::uint64_t b) {
+    std::vector<StoredRecord> batch = testing::Batch(b, 4, 1024);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      batch[i].sealed = testing::RandomBytes(b * 10 + i, std::size_t{100} * 1024);
+    }
+    return batch;
+  };
+  const std::vector<StoredRecord> first = make(999);
+  ASSERT_TRUE(store->Put(first).ok());
+  constexpr int kThreads = 4;
+  constexpr std::uint64_t kBatches = 8;
+  std::vector<std::vector<Status>> results(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (std::uint64_t b = 0; b < kBatches; ++b) {
+        std::vector<StoredRecord> batch = make(static_cast<std::uint64_t>(t) * 100 + b);
+        // Thread 0's odd batches end with a record that already exists.
+        if (t == 0 && b % 2 == 1) batch.back() = first.front();
+        results[static_cast<std::size_t>(t)].push_back(store->Put(batch));
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) {
+    for (std::uint64_t b = 0; b < kBatches; ++b) {
+      const bool bad = t == 0 && b % 2 == 1;
+      const Status& s = results[static_cast<std::size_t>(t)][b];
+      if (bad) {
+        EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << s.ToString();
+      } else {
+        EXPECT_TRUE(s.ok()) << "thread " << t << " batch " << b << ": " << s.ToString();
+      }
+      std::vector<StoredRecord> batch = make(static_cast<std::uint64_t>(t) * 100 + b);
+      if (bad) batch.pop_back();  // the duplicate; the rest of its batch must be absent
+      for (const StoredRecord& r : batch) {
+        StoredRecord got;
+        Status g = store->Get(r.meta.id, &got);
+        if (bad) {
+          EXPECT_EQ(g.code(), Status::Code::kNotFound) << g.ToString();
+        } else {
+          ASSERT_TRUE(g.ok()) << g.ToString();
+          EXPECT_EQ(got, r);
+        }
+      }
+    }
+  }
+  StoredRecord got;
+  ASSERT_TRUE(store->Get(first.front().meta.id, &got).ok());
+  EXPECT_EQ(got, first.front());
 }
 
 INSTANTIATE_TEST_SUITE_P(Points, SegmentCrashTest,
