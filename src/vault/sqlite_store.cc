@@ -563,8 +563,8 @@ class SqliteStore : public RecordStore {
 
  private:
   struct PendingPut {
-    const std::vector<StoredRecord>* records;
-    const std::string* requires_record;
+    const std::vector<StoredRecord>* records = nullptr;
+    const std::string* requires_record = nullptr;
     Status status;
     bool done = false;
   };

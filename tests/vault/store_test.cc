@@ -701,6 +701,7 @@ TEST_F(SegmentCrashTest, ConcurrentBatchesCommitTogetherButFailAlone) {
   constexpr std::uint64_t kBatches = 8;
   std::vector<std::vector<Status>> results(kThreads);
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (std::uint64_t b = 0; b < kBatches; ++b) {
