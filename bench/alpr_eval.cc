@@ -100,6 +100,7 @@ int main(int argc, char** argv) {
   int limit = -1;
   int detector_size = plate::PlateReaderOptions{}.detector_max_side;
   int coarse_size = plate::PlateReaderOptions{}.coarse_detector_max_side;
+  int proposal_size = plate::PlateReaderOptions{}.detector_proposal_max_side;
   std::string command = "alpr_eval";
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -121,13 +122,16 @@ int main(int argc, char** argv) {
     } else if (arg == "--coarse-size" && i + 1 < argc) {
       coarse_size = std::stoi(argv[++i]);
       command += std::string(" ") + argv[i];
+    } else if (arg == "--proposal-size" && i + 1 < argc) {
+      proposal_size = std::stoi(argv[++i]);
+      command += std::string(" ") + argv[i];
     } else if (arg == "--limit" && i + 1 < argc) {
       limit = std::stoi(argv[++i]);
       command += std::string(" ") + argv[i];
     } else if (arg.rfind("--", 0) == 0) {
       std::fprintf(stderr,
                    "usage: alpr_eval [--json] [--errors] [--limit N] [--detector-size N] "
-                   "[--coarse-size N] [--region "
+                   "[--coarse-size N] [--proposal-size N] [--region "
                    "R] DIR ...\n");
       return 2;
     } else {
@@ -137,7 +141,7 @@ int main(int argc, char** argv) {
   if (sets.empty()) {
     std::fprintf(stderr,
                  "usage: alpr_eval [--json] [--errors] [--limit N] [--detector-size N] "
-                 "[--coarse-size N] [--region "
+                 "[--coarse-size N] [--proposal-size N] [--region "
                  "R] DIR ...\n");
     return 2;
   }
@@ -149,6 +153,7 @@ int main(int argc, char** argv) {
     options.detector_max_side = detector_size;
     options.exhaustive = exhaustive;
     options.coarse_detector_max_side = coarse_size;
+    options.detector_proposal_max_side = proposal_size;
     std::unique_ptr<plate::PlateReader> reader;
     Status s = plate::PlateReader::Open(options, &reader);
     if (!s.ok()) {

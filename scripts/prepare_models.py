@@ -25,7 +25,7 @@ Speed rewrites (exact algebra; OpenCV runs the result several times faster per e
     padding would see b).
 
 Usage: prepare_models.py PACKAGE_ASSETS_DIR OUT_DIR
-Writes OUT_DIR/{plate_det.onnx, plate_rec_w160.onnx, plate_rec_w320.onnx, rec_keys.txt,
+Writes OUT_DIR/{plate_det.onnx, plate_det_region.onnx, plate_rec_w160.onnx, plate_rec_w320.onnx, rec_keys.txt,
 MANIFEST.json}; MANIFEST.json records SHA-256 of every input and output file.
 """
 import hashlib
@@ -313,6 +313,48 @@ def speed_rewrites(model):
             "scalar_affine_folded_into_next_conv": fold_scalar_affine_into_next_conv(model)}
 
 
+SE_POOL_PREFIX = "se_pool_"
+
+
+def name_global_pools(model):
+    """Names every GlobalAveragePool node and its output se_pool_<k> (k in graph order), so the
+    engine can ask OpenCV for them (layer "onnx_node!se_pool_<k>"). Returns the count."""
+    renames = {}
+    for node in model.graph.node:
+        if node.op_type == "GlobalAveragePool":
+            name = f"{SE_POOL_PREFIX}{len(renames)}"
+            renames[node.output[0]] = name
+            node.name = name
+            node.output[0] = name
+    for node in model.graph.node:
+        for i, name in enumerate(node.input):
+            if name in renames:
+                node.input[i] = renames[name]
+    return len(renames)
+
+
+def region_detector(model):
+    """The detector for proposal regions: each squeeze-and-excitation block's global average
+    (se_pool_<k>) becomes an input, so a crop is weighted with the statistics of the whole image
+    (computed by the coarse pass) instead of its own -- on a crop alone the SE blocks see
+    different averages and the network finds far less text (docs/benchmarks.md)."""
+    pools = [n for n in model.graph.node if n.op_type == "GlobalAveragePool"]
+    if not pools or any(not n.output[0].startswith(SE_POOL_PREFIX) for n in pools):
+        raise ValueError("run name_global_pools first")
+    users = _consumers(model)
+    values = constant_values(model)
+    for node in pools:
+        readers = users.get(node.output[0], [])
+        if not readers or readers[0] is None or readers[0].op_type != "Conv":
+            raise ValueError(f"{node.output[0]} does not feed a convolution")
+        channels = np.asarray(values[readers[0].input[1]]).shape[1]
+        model.graph.node.remove(node)
+        model.graph.input.append(helper.make_tensor_value_info(
+            node.output[0], onnx.TensorProto.FLOAT, [1, channels, 1, 1]))
+    _drop_unused(model)
+    return len(pools)
+
+
 def set_static_input(model, dims):
     shape = model.graph.input[0].type.tensor_type.shape
     if len(shape.dim) != len(dims):
@@ -349,15 +391,19 @@ def tile_sequence_constants(model, steps):
     return tiled
 
 
-def prepare_detector(src, dst, speed=True):
+def prepare_detector(src, dst, speed=True, region_dst=None):
     model = onnx.load(src)
     clips = clip_inputs_to_attributes(model)
     set_static_input(model, DET_SHAPE)
     speed = speed_rewrites(model) if speed else {}
+    pools = name_global_pools(model)
     # No onnx.checker here: the attribute form of Clip is what OpenCV reads, and the checker
     # (rightly, for opset 11) rejects it. The engine's tests load and run the result instead.
     onnx.save(model, dst)
-    return {"clip_rewritten": clips, "input_shape": list(DET_SHAPE), **speed}
+    if region_dst is not None:
+        region_detector(model)
+        onnx.save(model, region_dst)
+    return {"clip_rewritten": clips, "input_shape": list(DET_SHAPE), "se_pools": pools, **speed}
 
 
 def prepare_recognizer(src, dst, width, speed=True):
@@ -401,7 +447,10 @@ def main(argv):
             return 1
         manifest["inputs"][name] = sha256(path)
 
-    jobs = [("plate_det.onnx", lambda d: prepare_detector(os.path.join(src_dir, DET_SOURCE), d))]
+    region_tmp = os.path.join(out_dir, "plate_det_region.onnx.tmp")
+    jobs = [("plate_det.onnx", lambda d: prepare_detector(os.path.join(src_dir, DET_SOURCE), d,
+                                                          region_dst=region_tmp)),
+            ("plate_det_region.onnx", lambda d: {"from": "plate_det.onnx"})]
     for width in REC_WIDTHS:
         jobs.append((f"plate_rec_w{width}.onnx",
                      lambda d, w=width: prepare_recognizer(os.path.join(src_dir, REC_SOURCE), d, w)))

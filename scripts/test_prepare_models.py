@@ -219,6 +219,40 @@ class SpeedRewriteTest(unittest.TestCase):
         np.testing.assert_allclose(run_cv2(model, x), before, rtol=1e-4, atol=1e-4)
 
 
+class RegionDetectorTest(unittest.TestCase):
+    def se_model(self):
+        # x -> GlobalAveragePool -> 1x1 Conv -> HardSigmoid -> Mul(x, .): a squeeze-and-excitation
+        # block.
+        rng = np.random.default_rng(3)
+        nodes = [helper.make_node("GlobalAveragePool", ["x"], ["pooled"], name="gap"),
+                 const("w", rng.normal(0, 1, (4, 4, 1, 1))), const("b", rng.normal(0, 1, 4)),
+                 helper.make_node("Conv", ["pooled", "w", "b"], ["z"], kernel_shape=[1, 1]),
+                 helper.make_node("HardSigmoid", ["z"], ["g"], alpha=0.2, beta=0.5),
+                 helper.make_node("Mul", ["x", "g"], ["y"])]
+        return nchw_model(nodes)
+
+    def test_pools_are_named_and_become_inputs(self):
+        model = self.se_model()
+        x = np.random.default_rng(4).uniform(-2, 2, (1, 4, 6, 6)).astype(np.float32)
+        whole = run_cv2(model, x)
+        with self.assertRaises(ValueError):
+            pm.region_detector(model)  # the pools must be named first
+        self.assertEqual(pm.name_global_pools(model), 1)
+        self.assertEqual([n.name for n in model.graph.node if n.op_type == "GlobalAveragePool"],
+                         ["se_pool_0"])
+        np.testing.assert_allclose(run_cv2(model, x), whole, atol=1e-6)
+        self.assertEqual(pm.region_detector(model), 1)
+        self.assertEqual([i.name for i in model.graph.input], ["x", "se_pool_0"])
+        self.assertNotIn("GlobalAveragePool", op_types(model))
+        import cv2
+        net = cv2.dnn.readNetFromONNX(model.SerializeToString())
+        # Fed the averages of the whole input, a crop weighs its channels like the whole.
+        crop = np.ascontiguousarray(x[:, :, 1:4, 2:5])
+        net.setInput(crop, "x")
+        net.setInput(x.mean(axis=(2, 3), keepdims=True), "se_pool_0")
+        np.testing.assert_allclose(net.forward(), whole[:, :, 1:4, 2:5], atol=1e-5)
+
+
 class PinnedModelRewriteTest(unittest.TestCase):
     """The real PP-OCRv4 graphs give the same outputs with and without the speed rewrites."""
 
@@ -259,6 +293,28 @@ class PinnedModelRewriteTest(unittest.TestCase):
         self.assertGreater((before > 0.3).sum(), 100)  # the text is found at all
         np.testing.assert_allclose(after, before, atol=1e-4)
 
+    def test_region_detector_with_the_whole_images_averages_is_the_detector(self):
+        import cv2
+        whole_path = os.path.join(self.tmp.name, "det.onnx")
+        region_path = os.path.join(self.tmp.name, "det_region.onnx")
+        steps = pm.prepare_detector(os.path.join(self.tmp.name, pm.DET_SOURCE), whole_path,
+                                    region_dst=region_path)
+        self.assertEqual(steps["se_pools"], 10)
+        image = np.full((160, 320, 3), 120, np.uint8)
+        cv2.putText(image, "ABC 1234", (20, 100), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (20, 20, 20), 4)
+        x = (image.astype(np.float32) / 255 - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
+        x = np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
+        cv2.setNumThreads(1)
+        whole = cv2.dnn.readNetFromONNX(whole_path)
+        whole.setInput(x)
+        pools = [f"onnx_node!se_pool_{k}" for k in range(10)]
+        outs = whole.forward([whole.getUnconnectedOutLayersNames()[0]] + pools)
+        region = cv2.dnn.readNetFromONNX(region_path)
+        region.setInput(x, "x")
+        for k in range(10):
+            region.setInput(outs[1 + k], f"se_pool_{k}")
+        np.testing.assert_allclose(region.forward(), outs[0], atol=1e-5)
+
     def test_recognizer_outputs_are_unchanged(self):
         import cv2
         plain, fast = self.both(lambda d, s: pm.prepare_recognizer(
@@ -290,8 +346,8 @@ class InstalledModelsTest(unittest.TestCase):
         for name in ("plate_det.onnx", "plate_rec_w160.onnx", "plate_rec_w320.onnx"):
             self.assertGreater(manifest["steps"][name].get("hardswish_fused", 0), 0, name)
         self.assertEqual(set(manifest["outputs"]),
-                         {"plate_det.onnx", "plate_rec_w160.onnx", "plate_rec_w320.onnx",
-                          "rec_keys.txt"})
+                         {"plate_det.onnx", "plate_det_region.onnx", "plate_rec_w160.onnx",
+                          "plate_rec_w320.onnx", "rec_keys.txt"})
 
 
 if __name__ == "__main__":
