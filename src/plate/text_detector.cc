@@ -78,8 +78,8 @@ cv::dnn::Net* TextDetector::NetFor(cv::Size input_size, bool region) {
     if (net.empty()) return nullptr;
     net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
     net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
-    it = nets_.emplace(key, CachedNet{
-      net, 0}  // Net is a shared handle: a copy is cheap).first;
+    // cv::dnn::Net is a shared handle: the copy is cheap.
+    it = nets_.emplace(key, CachedNet{net, 0}).first;
   }
   it->second.last_use = ++uses_;
   return &it->second.net;
