@@ -345,6 +345,8 @@ class Agent final : public LaneAgent, public AgentCore {
     const std::int64_t pass_end_steady =
         event->monotonic_micros -
         std::max<std::int64_t>(0, env_->NowMicros() - event->ended_wall_micros);
+    // Remembered before the append: the drainer may deliver the event before Append returns here.
+    RememberPassEnd(event->event_id, pass_end_steady);
     SealedEvent sealed;
     Status s;
     {
@@ -364,7 +366,6 @@ class Agent final : public LaneAgent, public AgentCore {
     sodium_memzero(sealed.sealed.data(), sealed.sealed.size());
     if (s.ok()) {
       ++counters_.events_queued;
-      RememberPassEnd(event_id, pass_end_steady);
       UpdateQueueStats();
       log_->Write("info", "event queued",
                   {{"event_id", event_id},
@@ -374,6 +375,7 @@ class Agent final : public LaneAgent, public AgentCore {
                    {"bytes", sealed.sealed.size()}});
       return;
     }
+    ForgetPassEnd(event_id);
     CountLost(s, event_id, kind);
   }
 
@@ -556,6 +558,13 @@ class Agent final : public LaneAgent, public AgentCore {
       pending_order_.pop_front();
     }
     if (pending_acks_.emplace(event_id, steady_micros).second) pending_order_.push_back(event_id);
+  }
+
+  void ForgetPassEnd(const std::string& event_id) {
+    std::lock_guard<std::mutex> lock(ack_mutex_);
+    if (pending_acks_.erase(event_id) == 0) return;
+    const auto at = std::find(pending_order_.rbegin(), pending_order_.rend(), event_id);
+    if (at != pending_order_.rend()) pending_order_.erase(std::next(at).base());
   }
 
   void OnAcknowledged(const std::string& event_id, bool duplicate) {
