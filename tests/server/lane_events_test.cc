@@ -256,8 +256,9 @@ TEST_F(LaneEventsTest, WithoutARuleForFacesTheReadAndCropAreStoredAndTheFaceDrop
   const lane::SealedEvent sealed = Seal(lane::uplinktest::SampleEvent("7", 1));
   const HttpResponse r = Post(node.port(), sealed);
   ASSERT_EQ(r.status, 201) << r.body;
+  const nlohmann::json body = r.Json();  // held: iterating a temporary's member would dangle
   std::multiset<std::string> parts;
-  for (const auto& record : r.Json()["records"]) parts.insert(record["part"].get<std::string>());
+  for (const auto& record : body["records"]) parts.insert(record["part"].get<std::string>());
   EXPECT_EQ(parts, (std::multiset<std::string>{"crop", "read"}));
   EXPECT_EQ(world_.CountRecords(sealed.event_id), 2u);
   EXPECT_EQ(Post(node.port(), sealed).status, 200);
