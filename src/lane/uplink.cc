@@ -196,7 +196,7 @@ class HttpsUplink final : public Uplink {
     request.set("X-Event-Sequence", std::to_string(event.sequence));
     request.body() = event.sealed;
     int status = 0;
-    const Status s = Exchange(std::move(request), state, retry_after_ms, &status);
+    Status s = Exchange(std::move(request), state, retry_after_ms, &status);
     // 201: stored now; 200: the service already had this event id ({"duplicate": true}).
     *duplicate = s.ok() && status == 200;
     return s;
