@@ -19,6 +19,7 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -339,6 +340,13 @@ class Agent final : public LaneAgent, public AgentCore {
       event->ended_wall_micros = event->started_wall_micros;
     }
     event->monotonic_micros = parts_.steady_micros();
+    // The pass ended at its last frame, this long ago by the wall clock (a short interval, so a
+    // clock step is unlikely to fall into it; a negative one counts as 0): its monotonic time.
+    const std::int64_t pass_end_steady =
+        event->monotonic_micros -
+        std::max<std::int64_t>(0, env_->NowMicros() - event->ended_wall_micros);
+    // Remembered before the append: the drainer may deliver the event before Append returns here.
+    RememberPassEnd(event->event_id, pass_end_steady);
     SealedEvent sealed;
     Status s;
     {
@@ -367,6 +375,7 @@ class Agent final : public LaneAgent, public AgentCore {
                    {"bytes", sealed.sealed.size()}});
       return;
     }
+    ForgetPassEnd(event_id);
     CountLost(s, event_id, kind);
   }
 
@@ -409,6 +418,7 @@ class Agent final : public LaneAgent, public AgentCore {
     const SealedQueueStats stats = queue_->stats();
     counters_.backlog_events = static_cast<std::int64_t>(stats.events);
     counters_.backlog_bytes = static_cast<std::int64_t>(stats.bytes);
+    counters_.torn_dropped = static_cast<std::int64_t>(stats.dropped_torn);
     std::uint64_t free_bytes = 0;
     if (dir_->FreeBytes(&free_bytes).ok()) {
       counters_.free_bytes =
@@ -536,7 +546,53 @@ class Agent final : public LaneAgent, public AgentCore {
     }
   }
 
+  // Events queued by this process, by id: when their pass ended (monotonic), for the latency of
+  // their acknowledgement. Bounded: past kMaxPendingAcks (a long outage) the oldest are
+  // forgotten, and their acknowledgement is not timed (nor is one of an event queued before a
+  // restart).
+  static constexpr std::size_t kMaxPendingAcks = 100000;
+  void RememberPassEnd(const std::string& event_id, std::int64_t steady_micros) {
+    std::lock_guard<std::mutex> lock(ack_mutex_);
+    if (pending_acks_.size() >= kMaxPendingAcks) {
+      pending_acks_.erase(pending_order_.front());
+      pending_order_.pop_front();
+    }
+    if (pending_acks_.emplace(event_id, steady_micros).second) pending_order_.push_back(event_id);
+  }
+
+  void ForgetPassEnd(const std::string& event_id) {
+    std::lock_guard<std::mutex> lock(ack_mutex_);
+    if (pending_acks_.erase(event_id) == 0) return;
+    const auto at = std::find(pending_order_.rbegin(), pending_order_.rend(), event_id);
+    if (at != pending_order_.rend()) pending_order_.erase(std::next(at).base());
+  }
+
+  void OnAcknowledged(const std::string& event_id, bool duplicate) {
+    std::int64_t pass_end = -1;
+    {
+      std::lock_guard<std::mutex> lock(ack_mutex_);
+      const auto it = pending_acks_.find(event_id);
+      if (it != pending_acks_.end()) {
+        pass_end = it->second;
+        pending_acks_.erase(it);
+        // Acknowledged in queue order, so the id is at (or near) the front of the order.
+        const auto at = std::find(pending_order_.begin(), pending_order_.end(), event_id);
+        if (at != pending_order_.end()) pending_order_.erase(at);
+      }
+    }
+    if (duplicate) ++counters_.events_duplicate;
+    if (pass_end < 0) return;
+    const std::int64_t latency = std::max<std::int64_t>(0, parts_.steady_micros() - pass_end);
+    counters_.ack_latency.Observe(latency);
+    // One line per acknowledged event (ids and times only): the operator can follow a pass from
+    // "event queued" to here, and benchmarks read the exact latency.
+    log_->Write("info", "event acknowledged",
+                {{"event_id", event_id}, {"latency_ms", latency / 1000}, {"duplicate", duplicate}});
+  }
+
   void OnDrain(const DrainStats& stats) {
+    if (!stats.acknowledged.empty())
+      OnAcknowledged(stats.acknowledged, stats.acknowledged_duplicate);
     const std::int64_t delivered = static_cast<std::int64_t>(stats.delivered);
     const std::int64_t before = counters_.events_delivered.exchange(delivered);
     counters_.events_rejected = static_cast<std::int64_t>(stats.rejected);
@@ -638,6 +694,10 @@ class Agent final : public LaneAgent, public AgentCore {
   std::uint64_t next_sequence_ = 1;
   std::uint64_t leased_until_ = 1;
 
+  std::mutex ack_mutex_;
+  std::unordered_map<std::string, std::int64_t> pending_acks_;  // event id -> pass end (steady)
+  std::deque<std::string> pending_order_;                       // ids, oldest first
+
   std::mutex clock_mutex_;
   std::int64_t last_wall_us_ = 0;
   std::int64_t last_steady_us_ = 0;
@@ -704,7 +764,8 @@ json Agent::Health() const {
   checks["queue"] = {{"ok", queue_ok},
                      {"backlog_events", backlog},
                      {"backlog_bytes", counters_.backlog_bytes.load()},
-                     {"lost_events", lost}};
+                     {"lost_events", lost},
+                     {"torn_dropped", counters_.torn_dropped.load()}};
   degraded |= !queue_ok;
 
   const std::int64_t last_full = counters_.last_disk_full_steady_us.load();
@@ -770,6 +831,22 @@ std::string Agent::MetricsText() const {
              "\"} " + (c->state.load() == static_cast<int>(s) ? "1" : "0") + "\n";
     }
   }
+  out +=
+      "# HELP portcullis_lane_corrupt_frames_total Frames refused as corrupt (empty, wrong type or "
+      "size), per camera\n"
+      "# TYPE portcullis_lane_corrupt_frames_total counter\n";
+  for (const auto& c : counters_.cameras) {
+    out += "portcullis_lane_corrupt_frames_total{camera=\"" + c->id + "\"} " +
+           std::to_string(c->corrupt_frames.load()) + "\n";
+  }
+  out +=
+      "# HELP portcullis_lane_camera_reconnects_total Times a camera was opened again after "
+      "it was lost, per camera\n"
+      "# TYPE portcullis_lane_camera_reconnects_total counter\n";
+  for (const auto& c : counters_.cameras) {
+    out += "portcullis_lane_camera_reconnects_total{camera=\"" + c->id + "\"} " +
+           std::to_string(c->reconnects.load()) + "\n";
+  }
   counter("portcullis_lane_passes_total", "Vehicle passes detected", counters_.passes.load());
   counter("portcullis_lane_events_queued_total", "Events sealed and queued",
           counters_.events_queued.load());
@@ -777,6 +854,30 @@ std::string Agent::MetricsText() const {
           counters_.events_delivered.load());
   counter("portcullis_lane_events_rejected_total", "Events the service refused (4xx)",
           counters_.events_rejected.load());
+  counter("portcullis_lane_events_duplicate_total",
+          "Events the service acknowledged as already stored (a re-send after a lost answer)",
+          counters_.events_duplicate.load());
+  {
+    const AckLatencyHistogram& h = counters_.ack_latency;
+    out +=
+        "# HELP portcullis_lane_ack_latency_seconds From the end of a pass (its last frame) to "
+        "the service's acknowledgement of its event\n"
+        "# TYPE portcullis_lane_ack_latency_seconds histogram\n";
+    std::int64_t cumulative = 0;
+    for (std::size_t i = 0; i < kAckLatencyBounds.size(); ++i) {
+      cumulative += h.buckets[i].load();
+      char bound[32];
+      std::snprintf(bound, sizeof bound, "%g", kAckLatencyBounds[i]);
+      out += std::string("portcullis_lane_ack_latency_seconds_bucket{le=\"") + bound + "\"} " +
+             std::to_string(cumulative) + "\n";
+    }
+    const std::int64_t count = h.count.load();
+    char sum[32];
+    std::snprintf(sum, sizeof sum, "%.6f", static_cast<double>(h.sum_micros.load()) / 1e6);
+    out += "portcullis_lane_ack_latency_seconds_bucket{le=\"+Inf\"} " + std::to_string(count) +
+           "\nportcullis_lane_ack_latency_seconds_sum " + sum +
+           "\nportcullis_lane_ack_latency_seconds_count " + std::to_string(count) + "\n";
+  }
   out +=
       "# HELP portcullis_lane_events_lost_total Events that could not be queued, by reason\n"
       "# TYPE portcullis_lane_events_lost_total counter\n"
@@ -790,6 +891,9 @@ std::string Agent::MetricsText() const {
           counters_.backlog_events.load(), "gauge");
   counter("portcullis_lane_backlog_bytes", "Bytes of the queue on disk",
           counters_.backlog_bytes.load(), "gauge");
+  counter("portcullis_lane_queue_torn_dropped",
+          "Torn records dropped from the queue's tail when it was opened (a crash mid-append)",
+          counters_.torn_dropped.load(), "gauge");
   out +=
       "# HELP portcullis_lane_link_state Link to the service (1 for the current state)\n"
       "# TYPE portcullis_lane_link_state gauge\n";

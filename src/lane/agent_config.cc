@@ -143,6 +143,7 @@ Status ParseCamera(const json& item, std::size_t index, const std::string& base,
   PORTCULLIS_RETURN_IF_ERROR(f.Integer("retry_initial_ms", 10, 600000, &c.retry_initial_ms));
   PORTCULLIS_RETURN_IF_ERROR(f.Integer("retry_max_ms", 10, 3600000, &c.retry_max_ms));
   PORTCULLIS_RETURN_IF_ERROR(f.Bool("loop", &c.loop));
+  PORTCULLIS_RETURN_IF_ERROR(f.Bool("realtime", &c.realtime));
   PORTCULLIS_RETURN_IF_ERROR(f.Bool("faces", &c.faces));
   const json* roi = nullptr;
   PORTCULLIS_RETURN_IF_ERROR(f.Object("roi", false, &roi));
@@ -163,6 +164,9 @@ Status ParseCamera(const json& item, std::size_t index, const std::string& base,
   }
   if (c.loop && IsStreamOrDevice(c.source)) {
     return Status::InvalidArgument(name + ".loop: only a video file can loop");
+  }
+  if (c.realtime && IsStreamOrDevice(c.source)) {
+    return Status::InvalidArgument(name + ".realtime: only a video file is paced");
   }
   if (!IsStreamOrDevice(c.source)) c.source = Resolve(base, c.source);
   *camera = std::move(c);

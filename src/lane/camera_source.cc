@@ -237,6 +237,16 @@ class CameraSource final : public FrameSource {
     return true;
   }
 
+  static double FileFps(cv::VideoCapture* capture) {
+    double fps = 0;
+    try {
+      fps = capture->get(cv::CAP_PROP_FPS);
+    } catch (const cv::Exception&) {
+      fps = 0;
+    }
+    return fps >= 1.0 && fps <= 240.0 ? fps : 30.0;
+  }
+
   void MarkEnded() {
     {
       const std::lock_guard<std::mutex> lock(mu_);
@@ -266,7 +276,20 @@ class CameraSource final : public FrameSource {
       last_frame_micros_.store(SteadyMicros());
       open_.store(true);
       std::int64_t good_this_open = 0;
+      // realtime (files): frame k of this opening is due at paced_start + k / fps.
+      const bool paced = config_.realtime && kind_ == SourceKind::kFile;
+      const double fps = paced ? FileFps(&capture) : 0.0;
+      const auto paced_start = Clock::now();
+      std::int64_t paced_frames = 0;
       while (!Stopped()) {
+        if (paced) {
+          const auto due = paced_start + std::chrono::microseconds(static_cast<std::int64_t>(
+                                             static_cast<double>(paced_frames) * 1e6 / fps));
+          const auto wait =
+              std::chrono::duration_cast<std::chrono::milliseconds>(due - Clock::now());
+          if (wait.count() > 0 && !SleepUnlessStopped(static_cast<int>(wait.count()))) return;
+          ++paced_frames;
+        }
         if (decoded % stride != 0) {
           // A frame the stride skips: grab (demux and decode) without converting it to BGR, so
           // it costs less and its pixels never reach our memory at all.

@@ -30,6 +30,9 @@ struct CameraConfig {
   int frame_stride = 2;
   int stall_timeout_ms = 5000;  // no frame for this long: the camera is stalled (health, retry)
   bool loop = false;            // files only: start again at the end (demos and soak tests)
+  // Files only: decode at the file's own frame rate (CAP_PROP_FPS, else 30), as a live camera
+  // delivers, instead of as fast as the CPU allows (benchmarks of latency, demos).
+  bool realtime = false;
   // Reopening an unavailable camera: first wait, doubled per failure up to the cap. A camera that
   // is unplugged for a day costs one open attempt per cap interval, never a busy loop.
   int retry_initial_ms = 250;

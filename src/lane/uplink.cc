@@ -185,15 +185,21 @@ class HttpsUplink final : public Uplink {
     return CertificateValidity(config_.cert_file, &not_before_, &not_after_);
   }
 
-  Status SendEvent(const SealedEvent& event, LinkState* state, int* retry_after_ms) override {
+  Status SendEvent(const SealedEvent& event, LinkState* state, int* retry_after_ms,
+                   bool* duplicate) override {
     *retry_after_ms = 0;
+    *duplicate = false;
     http::request<http::string_body> request{http::verb::post,
                                              "/v1/lanes/" + config_.lane + "/events", 11};
     request.set("Content-Type", "application/vnd.portcullis.sealed-event");
     request.set("X-Event-Id", event.event_id);
     request.set("X-Event-Sequence", std::to_string(event.sequence));
     request.body() = event.sealed;
-    return Exchange(std::move(request), state, retry_after_ms);
+    int status = 0;
+    Status s = Exchange(std::move(request), state, retry_after_ms, &status);
+    // 201: stored now; 200: the service already had this event id ({"duplicate": true}).
+    *duplicate = s.ok() && status == 200;
+    return s;
   }
 
   Status SendReport(const std::string& json, LinkState* state) override {
@@ -283,7 +289,8 @@ class HttpsUplink final : public Uplink {
     return Status::Ok();
   }
 
-  Status Exchange(http::request<http::string_body> request, LinkState* state, int* retry_after_ms) {
+  Status Exchange(http::request<http::string_body> request, LinkState* state, int* retry_after_ms,
+                  int* http_status = nullptr) {
     request.set(http::field::host, url_.host);
     request.set(http::field::authorization, "Bearer " + token_);
     request.set(http::field::user_agent, "portcullis-lane");
@@ -320,6 +327,7 @@ class HttpsUplink final : public Uplink {
       const auto& response = parser.get();
       if (!response.keep_alive()) Close();
       const int status = static_cast<int>(response.result_int());
+      if (http_status != nullptr) *http_status = status;
       *state = LinkStateForHttpStatus(status);
       if (*state == LinkState::kUp) return Status::Ok();
       if (const auto it = response.find(http::field::retry_after); it != response.end()) {
@@ -452,6 +460,8 @@ void QueueDrainer::Wait(int ms, bool wake_on_notify, const std::function<bool()>
 }
 
 Status QueueDrainer::DrainOne(DrainStats* stats) {
+  stats->acknowledged.clear();
+  stats->acknowledged_duplicate = false;
   SealedEvent event;
   Status s = queue_->Front(&event);
   if (s.code() == Status::Code::kNotFound) return s;
@@ -461,14 +471,18 @@ Status QueueDrainer::DrainOne(DrainStats* stats) {
   }
   LinkState state = LinkState::kUp;
   int retry_after_ms = 0;
-  Status sent = uplink_->SendEvent(event, &state, &retry_after_ms);
+  bool duplicate = false;
+  Status sent = uplink_->SendEvent(event, &state, &retry_after_ms, &duplicate);
   stats->state = state;
   if (sent.ok()) {
     // Acknowledged: only now may it leave the queue. A crash before PopFront re-sends it after
     // the restart, and the service answers "duplicate".
     PORTCULLIS_RETURN_IF_ERROR(queue_->PopFront(event.event_id));
     ++stats->delivered;
+    if (duplicate) ++stats->duplicates;
     stats->backoff_ms = 0;
+    stats->acknowledged = event.event_id;
+    stats->acknowledged_duplicate = duplicate;
     return Status::Ok();
   }
   if (state == LinkState::kRejected) {

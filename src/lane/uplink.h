@@ -57,9 +57,11 @@ class Uplink {
  public:
   static Status Open(const UplinkConfig& config, std::unique_ptr<Uplink>* uplink);
   virtual ~Uplink() = default;
-  // Sends one event. OK when the service acknowledged it (201 or 200-duplicate). Otherwise
-  // *state says why; *retry_after_ms is the service's Retry-After when it gave one, else 0.
-  virtual Status SendEvent(const SealedEvent& event, LinkState* state, int* retry_after_ms) = 0;
+  // Sends one event. OK when the service acknowledged it (201 or 200-duplicate; *duplicate says
+  // which). Otherwise *state says why; *retry_after_ms is the service's Retry-After when it gave
+  // one, else 0.
+  virtual Status SendEvent(const SealedEvent& event, LinkState* state, int* retry_after_ms,
+                           bool* duplicate) = 0;
   // Sends a device report (JSON, no personal data).
   virtual Status SendReport(const std::string& json, LinkState* state) = 0;
 };
@@ -76,6 +78,9 @@ struct DrainStats {
   std::uint64_t failures = 0;    // attempts that failed and will be retried
   LinkState state = LinkState::kUp;
   int backoff_ms = 0;  // the wait before the next attempt; 0 when the link is up
+  // The event the last DrainOne delivered (acknowledged and popped); "" when it delivered none.
+  std::string acknowledged;
+  bool acknowledged_duplicate = false;  // ... and the service already had it
 };
 
 // Drains a queue through an uplink in order, one event at a time, until stop() returns true:

@@ -56,19 +56,21 @@ Status StoreLaneReads(vault::Vault* vault, const vault::AccessContext& ctx, cons
                       std::int64_t now_micros, const std::vector<LaneRead>& reads,
                       nlohmann::json* stored,
                       const std::map<std::string, std::string>& extra_labels,
-                      std::vector<vault::RecordMeta>* all_metas) {
+                      std::vector<vault::RecordMeta>* all_metas,
+                      const std::vector<vault::NewRecord>& also) {
   *stored = nlohmann::json::array();
-  if (reads.empty()) return Status::Ok();
+  if (reads.empty() && also.empty()) return Status::Ok();
 
-  // 1. Crops first: a read names its crop by id, and ids are given by the vault.
-  std::vector<vault::NewRecord> crops;
-  std::vector<std::size_t> crop_of;  // index into crops per read, or npos
+  // One batch: one SQLite commit and one audit batch for the whole set, and all or nothing. A
+  // read names its crop by id, so the crops' ids are chosen here rather than by the vault.
+  std::vector<vault::NewRecord> records;
+  records.reserve(2 * reads.size() + also.size());
+  std::vector<std::string> crop_id;  // per read, "" when it kept no crop
   for (const auto& r : reads) {
     if (r.crop_jpeg.empty()) {
-      crop_of.push_back(std::string::npos);
+      crop_id.emplace_back();
       continue;
     }
-    crop_of.push_back(crops.size());
     vault::NewRecord record;
     record.type = vault::RecordType::kPlateRead;
     record.subject = vault::SubjectCategory::kVehicle;
@@ -77,14 +79,12 @@ Status StoreLaneReads(vault::Vault* vault, const vault::AccessContext& ctx, cons
     record.labels["lane"] = lane;
     record.labels["part"] = "crop";
     record.body = r.crop_jpeg;
-    crops.push_back(std::move(record));
+    record.id = vault::NewRecordId();
+    crop_id.push_back(record.id);
+    records.push_back(std::move(record));
   }
-  std::vector<vault::RecordMeta> crop_metas;
-  if (!crops.empty()) PORTCULLIS_RETURN_IF_ERROR(vault->PutBatch(ctx, crops, &crop_metas));
-  if (all_metas != nullptr)
-    all_metas->insert(all_metas->end(), crop_metas.begin(), crop_metas.end());
+  const std::size_t first_read = records.size();
 
-  // 2. The reads, in one batch.
   std::vector<std::string> bodies;
   std::vector<nlohmann::json> responses;
   bodies.reserve(reads.size());
@@ -95,13 +95,10 @@ Status StoreLaneReads(vault::Vault* vault, const vault::AccessContext& ctx, cons
     body["lane"] = lane;
     body["read_at"] = FormatRfc3339(now_micros);
     body["read_at_micros"] = now_micros;
-    body["crop"] = crop_of[i] == std::string::npos ? nlohmann::json(nullptr)
-                                                   : nlohmann::json(crop_metas[crop_of[i]].id);
+    body["crop"] = crop_id[i].empty() ? nlohmann::json(nullptr) : nlohmann::json(crop_id[i]);
     bodies.push_back(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     responses.push_back(std::move(plate));
   }
-  std::vector<vault::NewRecord> records;
-  records.reserve(reads.size());
   for (std::size_t i = 0; i < reads.size(); ++i) {
     vault::NewRecord record;
     record.type = vault::RecordType::kPlateRead;
@@ -110,19 +107,22 @@ Status StoreLaneReads(vault::Vault* vault, const vault::AccessContext& ctx, cons
     record.labels = extra_labels;
     record.labels["lane"] = lane;
     record.labels["part"] = "read";
-    if (crop_of[i] != std::string::npos) record.labels["crop"] = crop_metas[crop_of[i]].id;
+    if (!crop_id[i].empty()) record.labels["crop"] = crop_id[i];
     record.body = bodies[i];
     records.push_back(std::move(record));
   }
+  records.insert(records.end(), also.begin(), also.end());
+
   std::vector<vault::RecordMeta> metas;
   PORTCULLIS_RETURN_IF_ERROR(vault->PutBatch(ctx, records, &metas));
-  if (all_metas != nullptr) all_metas->insert(all_metas->end(), metas.begin(), metas.end());
-  for (std::size_t i = 0; i < responses.size() && i < metas.size(); ++i) {
-    nlohmann::json out = {{"id", metas[i].id}};
+  if (metas.size() != records.size()) return Status::Internal("vault stored a partial batch");
+  for (std::size_t i = 0; i < responses.size(); ++i) {
+    nlohmann::json out = {{"id", metas[first_read + i].id}};
     for (const auto& [key, value] : responses[i].items()) out[key] = value;
-    out["crop"] = crop_of[i] != std::string::npos;
+    out["crop"] = !crop_id[i].empty();
     stored->push_back(std::move(out));
   }
+  if (all_metas != nullptr) all_metas->insert(all_metas->end(), metas.begin(), metas.end());
   return Status::Ok();
 }
 

@@ -33,18 +33,19 @@ struct LaneRead {
   nlohmann::json extra = nlohmann::json::object();
 };
 
-// Stores the reads of one frame or clip: the crops in one PutBatch, then the reads (naming their
-// crops) in another. *stored gets, per read, its response JSON ({"id", plate fields, extra}).
-// Should the second batch fail, the crops it would have named stay unreachable (no read names
-// them, and /crop only follows a read) until their retention bucket is shredded.
-// extra_labels go on every record (a lane event's "event", "camera", "device"); *metas (optional)
-// gets every record stored, crops first, also when the second batch fails (so that a caller can
-// delete the crops again).
+// Stores the reads of one frame or clip, each read with its crop, plus the records in `also` (a
+// lane event's face captures), in ONE PutBatch: one SQLite commit and one audit batch, all or
+// nothing. The crops' ids are chosen here (NewRecordId) so that a read can name its crop in the
+// same batch. *stored gets, per read, its response JSON ({"id", plate fields, extra}).
+// extra_labels go on every read and crop (a lane event's "event", "camera", "device"); *metas
+// (optional) gets every record stored, in batch order (crops, reads, then `also`); on failure
+// nothing was stored and *metas is unchanged.
 Status StoreLaneReads(vault::Vault* vault, const vault::AccessContext& ctx, const std::string& lane,
                       std::int64_t now_micros, const std::vector<LaneRead>& reads,
                       nlohmann::json* stored,
                       const std::map<std::string, std::string>& extra_labels = {},
-                      std::vector<vault::RecordMeta>* metas = nullptr);
+                      std::vector<vault::RecordMeta>* metas = nullptr,
+                      const std::vector<vault::NewRecord>& also = {});
 
 // "2026-11-27T08:15:02.123456Z"
 std::string FormatRfc3339(std::int64_t micros);

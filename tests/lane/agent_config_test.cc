@@ -160,6 +160,12 @@ TEST_F(AgentConfigTest, BadValues) {
          j["cameras"][0]["loop"] = true;
        },
        "cameras[0].loop"},
+      {[](json& j) { j["cameras"][0]["realtime"] = "yes"; }, "cameras[0].realtime"},
+      {[](json& j) {
+         j["cameras"][0]["source"] = "v4l2:0";
+         j["cameras"][0]["realtime"] = true;
+       },
+       "cameras[0].realtime"},
       {[](json& j) {
          j["cameras"][0]["roi"] = {{"x", 0}, {"y", 0}};
        },

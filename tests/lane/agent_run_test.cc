@@ -94,6 +94,14 @@ TEST_F(AgentRunTest, OneEventPerPassInOrderExactlyOnce) {
   EXPECT_NE(metrics.find("portcullis_lane_passes_total 12"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("portcullis_lane_events_delivered_total 13"), std::string::npos);
   EXPECT_NE(metrics.find("portcullis_lane_frames_total{camera=\"cam1\"} 60"), std::string::npos);
+  // Every event this process queued had its acknowledgement timed (the health event too).
+  EXPECT_NE(metrics.find("portcullis_lane_ack_latency_seconds_count 13"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("portcullis_lane_ack_latency_seconds_bucket{le=\"+Inf\"} 13"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("# TYPE portcullis_lane_ack_latency_seconds histogram"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("portcullis_lane_events_duplicate_total 0"), std::string::npos);
 
   std::vector<std::string> needles(plates.begin(), plates.end());
   ExpectNothingReadable(needles);
@@ -101,6 +109,7 @@ TEST_F(AgentRunTest, OneEventPerPassInOrderExactlyOnce) {
   std::string log;
   ASSERT_TRUE(Env::Default()->ReadFile(f_.dir + "/data/logs/agent.log", 1 << 24, &log).ok());
   EXPECT_NE(log.find(passes[0].event_id), std::string::npos);
+  EXPECT_NE(log.find("\"event acknowledged\""), std::string::npos);
 }
 
 TEST_F(AgentRunTest, ServiceDownEventsQueuedThenDrainedAfterRestartNoneLostOrDuplicated) {
@@ -134,6 +143,63 @@ TEST_F(AgentRunTest, ServiceDownEventsQueuedThenDrainedAfterRestartNoneLostOrDup
   EXPECT_EQ(Passes(events)[0].plates[0].text, "QX7cam01");
   EXPECT_EQ(Passes(events)[5].plates[0].text, "ZZ9cam01");
   ExpectNothingReadable({"QX7cam0", "ZZ9cam0"});
+}
+
+TEST_F(AgentRunTest, LostAnswersAreResentAndCountedAsDuplicatesNotStoredTwice) {
+  testing::FakeService service(f_);
+  service.lose_answers = 2;  // the health event's and the first pass's
+  testing::FakeParts fakes;
+  fakes.camera.frames = 30;  // 3 passes
+  auto agent = Make(testing::InProcessConfig(f_, 1), fakes, &service);
+  ASSERT_NE(agent, nullptr);
+  RunToEnd(agent.get());
+  EXPECT_EQ(Passes(service.events()).size(), 3U);
+  EXPECT_EQ(service.duplicates(), 2);
+  const std::string metrics = agent->MetricsText();
+  EXPECT_NE(metrics.find("portcullis_lane_events_duplicate_total 2"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("portcullis_lane_ack_latency_seconds_count 4"), std::string::npos)
+      << metrics;
+}
+
+TEST_F(AgentRunTest, StalledCameraAndCorruptFramesShowInHealthAndMetrics) {
+  testing::FakeService service(f_);
+  testing::FakeParts fakes;
+  fakes.camera.frames = 40;
+  fakes.camera.stall_after = 10;
+  fakes.camera.stall_ms = 1500;
+  fakes.camera.corrupt_every = 10;  // frames 0, 10, 20, 30
+  auto agent = Make(testing::InProcessConfig(f_, 1), fakes, &service);
+  ASSERT_NE(agent, nullptr);
+  std::atomic<bool> stop{false};
+  std::thread runner([&] { EXPECT_TRUE(agent->Run(stop, 5000).ok()); });
+  // While it is stalled: the camera check says so, the agent is failing (no camera ok), and the
+  // state gauge shows it.
+  bool saw_health = false;
+  bool saw_metric = false;
+  for (int i = 0; i < 1000 && !(saw_health && saw_metric); ++i) {
+    const json health = json::parse(agent->HealthJson());
+    saw_health |= health["checks"]["cameras"]["cameras"][0]["state"] == "stalled" &&
+                  health["checks"]["cameras"]["ok"] == false && health["status"] == "failing";
+    saw_metric |= agent->MetricsText().find(
+                      "portcullis_lane_camera_state{camera=\"cam0\",state=\"stalled\"} 1") !=
+                  std::string::npos;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  runner.join();
+  EXPECT_TRUE(saw_health);
+  EXPECT_TRUE(saw_metric);
+  // It came back: every frame analysed, the passes delivered, the faults counted.
+  EXPECT_EQ(Passes(service.events()).size(), 4U);
+  const std::string metrics = agent->MetricsText();
+  EXPECT_NE(metrics.find("portcullis_lane_corrupt_frames_total{camera=\"cam0\"} 4"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("portcullis_lane_camera_reconnects_total{camera=\"cam0\"} 1"),
+            std::string::npos);
+  const json health = json::parse(agent->HealthJson());
+  EXPECT_EQ(health["checks"]["cameras"]["cameras"][0]["corrupt_frames"], 4);
+  EXPECT_EQ(health["checks"]["cameras"]["cameras"][0]["reconnects"], 1);
+  EXPECT_NE(metrics.find("portcullis_lane_queue_torn_dropped 0"), std::string::npos);
 }
 
 TEST_F(AgentRunTest, DiskFullCountsLostEventsHealthSaysSoNoCrash) {

@@ -195,6 +195,22 @@ class FakeCamera final : public FrameSource {
       state_ = CameraState::kEnded;
       return Status::NotFound("end of file");
     }
+    if (index_ == options_.stall_after && !stalled_) {
+      stalled_ = true;
+      state_ = CameraState::kStalled;
+      stall_until_ =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.stall_ms);
+    }
+    if (state_ == CameraState::kStalled) {
+      if (std::chrono::steady_clock::now() < stall_until_) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        return Status::IOError("camera stalled (fake)");
+      }
+      ++reconnects_;
+      state_ = CameraState::kOk;
+    }
+    // A refused frame is only counted by a real FrameSource (never delivered); so here.
+    if (options_.corrupt_every > 0 && index_ % options_.corrupt_every == 0) ++corrupt_;
     if (options_.on_frame) options_.on_frame(index_);
     std::this_thread::sleep_for(std::chrono::milliseconds(options_.frame_interval_ms));
     frame->bgr = cv::Mat(360, 640, CV_8UC3, cv::Scalar(index_ % 255, 80, 160));
@@ -207,13 +223,17 @@ class FakeCamera final : public FrameSource {
     return Status::Ok();
   }
   [[nodiscard]] CameraState state() const override { return state_; }
-  [[nodiscard]] std::int64_t corrupt_frames() const override { return 0; }
-  [[nodiscard]] std::int64_t reconnects() const override { return 0; }
+  [[nodiscard]] std::int64_t corrupt_frames() const override { return corrupt_; }
+  [[nodiscard]] std::int64_t reconnects() const override { return reconnects_; }
 
  private:
   FakeCameraOptions options_;
   int index_ = 0;
-  CameraState state_ = CameraState::kOk;
+  std::atomic<CameraState> state_{CameraState::kOk};
+  bool stalled_ = false;
+  std::chrono::steady_clock::time_point stall_until_;
+  std::atomic<std::int64_t> corrupt_{0};
+  std::atomic<std::int64_t> reconnects_{0};
 };
 
 class FakeDetector final : public PassDetector {
@@ -270,9 +290,10 @@ class FakeDetector final : public PassDetector {
 class FakeUplink final : public Uplink {
  public:
   explicit FakeUplink(FakeService* service) : service_(service) {}
-  Status SendEvent(const SealedEvent& event, LinkState* state, int* retry_after_ms) override {
+  Status SendEvent(const SealedEvent& event, LinkState* state, int* retry_after_ms,
+                   bool* duplicate) override {
     *retry_after_ms = 0;
-    return service_->Receive(event, state);
+    return service_->Receive(event, state, duplicate);
   }
   Status SendReport(const std::string& json, LinkState* state) override {
     return service_->Report(json, state);
@@ -317,7 +338,8 @@ int FakeService::duplicates() const {
   return duplicates_;
 }
 
-Status FakeService::Receive(const SealedEvent& event, LinkState* state) {
+Status FakeService::Receive(const SealedEvent& event, LinkState* state, bool* duplicate) {
+  *duplicate = false;
   if (!up.load()) {
     *state = static_cast<LinkState>(state_when_down.load());
     return Status::IOError("service down");
@@ -338,9 +360,15 @@ Status FakeService::Receive(const SealedEvent& event, LinkState* state) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!ids_.insert(event.event_id).second) {
     ++duplicates_;
+    *duplicate = true;
     return Status::Ok();
   }
   events_.push_back(std::move(opened));
+  if (lose_answers.load() > 0) {
+    --lose_answers;
+    *state = LinkState::kUnreachable;
+    return Status::IOError("answer lost (injected)");
+  }
   return Status::Ok();
 }
 
@@ -372,9 +400,16 @@ void FakeService::Install(LaneAgentParts* parts) {
         continue;
       }
       int retry = 0;
+      bool duplicate = false;
       LinkState state = LinkState::kUp;
-      const Status s = uplink->SendEvent(event, &state, &retry);
-      if (s.ok() && queue->PopFront(event.event_id).ok()) ++stats.delivered;
+      const Status s = uplink->SendEvent(event, &state, &retry, &duplicate);
+      stats.acknowledged.clear();
+      if (s.ok() && queue->PopFront(event.event_id).ok()) {
+        ++stats.delivered;
+        if (duplicate) ++stats.duplicates;
+        stats.acknowledged = event.event_id;
+        stats.acknowledged_duplicate = duplicate;
+      }
       const bool changed = stats.state != state || s.ok();
       stats.state = state;
       if (changed) on_change(stats);

@@ -80,6 +80,12 @@ struct FakeCameraOptions {
   int frames = 60;
   int frame_interval_ms = 2;
   std::function<void(int)> on_frame;
+  // After stall_after frames the camera is stalled (Next fails, state "stalled") for stall_ms,
+  // then comes back (one reconnect). -1: never.
+  int stall_after = -1;
+  int stall_ms = 0;
+  // Every corrupt_every-th frame is refused as corrupt (counted, not delivered). 0: none.
+  int corrupt_every = 0;
 };
 Status OpenFakeCamera(const FakeCameraOptions& options, std::unique_ptr<FrameSource>* source);
 
@@ -95,6 +101,9 @@ class FakeService {
   explicit FakeService(const AgentFixture& fixture) : fixture_(fixture) {}
   std::atomic<bool> up{true};
   std::atomic<int> state_when_down{static_cast<int>(LinkState::kUnreachable)};
+  // The next this many new events are stored but their answer is lost (as on a dropped
+  // connection): the agent re-sends them and hears "duplicate".
+  std::atomic<int> lose_answers{0};
 
   // Delivered, opened events in arrival order (duplicates not repeated).
   std::vector<LaneEvent> events() const;
@@ -103,7 +112,7 @@ class FakeService {
   // Parts that deliver to this service.
   void Install(LaneAgentParts* parts);
 
-  Status Receive(const SealedEvent& event, LinkState* state);
+  Status Receive(const SealedEvent& event, LinkState* state, bool* duplicate);
   Status Report(const std::string& json, LinkState* state);
 
  private:

@@ -110,6 +110,30 @@ TEST(CameraSourceTest, ASlowConsumerStillGetsEveryFrameOfAFile) {
   }
 }
 
+TEST(CameraSourceTest, RealtimeFileIsDeliveredAtItsFrameRateNotFaster) {
+  TempDir dir;
+  const std::string path = dir.path() + "/clip.avi";
+  // 10 frames at 20 fps: the last is due 450 ms after the first, however fast the decoder is.
+  ASSERT_TRUE(WriteMjpgAvi(path, NumberedFrames(10, 64, 48), 20));
+  CameraConfig config = Config(path);
+  config.frame_stride = 1;
+  config.realtime = true;
+  auto source = Open(config);
+  ASSERT_NE(source, nullptr);
+  std::int64_t first = 0;
+  std::int64_t last = 0;
+  for (int i = 0; i < 10; ++i) {
+    Frame frame;
+    ASSERT_TRUE(source->Next(2000, &frame).ok()) << i;
+    EXPECT_EQ(FrameNumber(frame.bgr), i);
+    if (i == 0) first = frame.monotonic_micros;
+    last = frame.monotonic_micros;
+  }
+  EXPECT_GE(last - first, 440'000) << "frames came faster than the file's 20 fps";
+  Frame frame;
+  EXPECT_EQ(source->Next(2000, &frame).code(), Status::Code::kNotFound);
+}
+
 TEST(CameraSourceTest, LoopingFileStartsAgain) {
   TempDir dir;
   const std::string path = dir.path() + "/clip.avi";

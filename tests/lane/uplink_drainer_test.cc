@@ -21,13 +21,15 @@ using uplinktest::MemoryQueue;
 struct Outcome {
   LinkState state = LinkState::kUp;
   int retry_after_ms = 0;
+  bool duplicate = false;  // with kUp: the service answered 200 duplicate
 };
 
 // Answers from a script (then kUp forever); records what it was sent and when.
 class ScriptedUplink final : public Uplink {
  public:
   explicit ScriptedUplink(std::deque<Outcome> script) : script_(std::move(script)) {}
-  Status SendEvent(const SealedEvent& event, LinkState* state, int* retry_after_ms) override {
+  Status SendEvent(const SealedEvent& event, LinkState* state, int* retry_after_ms,
+                   bool* duplicate) override {
     std::lock_guard<std::mutex> lock(mutex_);
     sent_.push_back(event.sequence);
     times_.push_back(std::chrono::steady_clock::now());
@@ -38,6 +40,7 @@ class ScriptedUplink final : public Uplink {
     }
     *state = o.state;
     *retry_after_ms = o.retry_after_ms;
+    *duplicate = o.duplicate;
     return o.state == LinkState::kUp ? Status::Ok() : Status::IOError("scripted failure");
   }
   Status SendReport(const std::string&, LinkState* state) override {
@@ -93,6 +96,20 @@ TEST(QueueDrainer, DeliversInOrderAndRetriesTheSameEventUntilAcknowledged) {
   EXPECT_EQ(queue.stats().events, 0u);
   EXPECT_EQ(uplink.sent(), (std::vector<std::uint64_t>{1, 1, 1, 2, 3}));
   EXPECT_EQ(drainer.DrainOne(&stats).code(), Status::Code::kNotFound);
+}
+
+TEST(QueueDrainer, DuplicateAcknowledgementsAreCountedAsDeliveredAndDuplicate) {
+  MemoryQueue queue;
+  for (std::uint64_t i = 1; i <= 3; ++i) ASSERT_TRUE(queue.Append(Sealed(i)).ok());
+  // Event 1 new (201), event 2 already at the service (200 duplicate), event 3 new.
+  ScriptedUplink uplink({{LinkState::kUp, 0, false}, {LinkState::kUp, 0, true}});
+  QueueDrainer drainer(&queue, &uplink, FastConfig());
+  DrainStats stats;
+  while (drainer.DrainOne(&stats).ok()) {
+  }
+  EXPECT_EQ(stats.delivered, 3u);
+  EXPECT_EQ(stats.duplicates, 1u);
+  EXPECT_EQ(queue.stats().events, 0u);
 }
 
 TEST(QueueDrainer, PoisonEventIsPoppedAndCountedOthersAreNot) {

@@ -26,8 +26,9 @@ using uplinktest::MemoryQueue;
 class RecordingUplink final : public Uplink {
  public:
   explicit RecordingUplink(std::unique_ptr<Uplink> inner) : inner_(std::move(inner)) {}
-  Status SendEvent(const SealedEvent& event, LinkState* state, int* retry_after_ms) override {
-    const Status s = inner_->SendEvent(event, state, retry_after_ms);
+  Status SendEvent(const SealedEvent& event, LinkState* state, int* retry_after_ms,
+                   bool* duplicate) override {
+    const Status s = inner_->SendEvent(event, state, retry_after_ms, duplicate);
     std::lock_guard<std::mutex> lock(mutex_);
     ++attempts_;
     if (s.ok()) acked_.push_back(event.sequence);
@@ -197,10 +198,14 @@ TEST_F(UplinkLinkTest, LostAnswerMakesOneRecordSet) {
   DrainStats stats;
   ASSERT_TRUE(drainer.DrainOne(&stats).ok());
   EXPECT_EQ(queue.stats().events, 0u);
+  EXPECT_EQ(stats.delivered, 1u);
+  EXPECT_EQ(stats.duplicates, 1u) << "the service's 200 {\"duplicate\": true} is counted";
   // And once more, as after a crash between acknowledgement and PopFront.
   LinkState state = LinkState::kTlsFailed;
   int retry_after = 0;
-  EXPECT_TRUE(link->SendEvent(front, &state, &retry_after).ok());
+  bool duplicate = false;
+  EXPECT_TRUE(link->SendEvent(front, &state, &retry_after, &duplicate).ok());
+  EXPECT_TRUE(duplicate);
   ExpectOneRecordSetEach(ids);
 }
 
@@ -238,9 +243,10 @@ TEST_F(UplinkLinkTest, ExpiredClientCertificateIsCertificateExpiredWithoutACrash
   auto fooled = OpenUplink(config);
   LinkState state = LinkState::kUp;
   int retry_after = 0;
+  bool duplicate = false;
   SealedEvent front;
   ASSERT_TRUE(queue.Front(&front).ok());
-  EXPECT_FALSE(fooled->SendEvent(front, &state, &retry_after).ok());
+  EXPECT_FALSE(fooled->SendEvent(front, &state, &retry_after, &duplicate).ok());
   EXPECT_EQ(state, LinkState::kCertificateExpired);
 }
 
@@ -256,14 +262,15 @@ TEST_F(UplinkLinkTest, WrongCaIsTlsFailed) {
   ASSERT_TRUE(queue.Front(&front).ok());
   LinkState state = LinkState::kUp;
   int retry_after = 0;
-  EXPECT_FALSE(link->SendEvent(front, &state, &retry_after).ok());
+  bool duplicate = false;
+  EXPECT_FALSE(link->SendEvent(front, &state, &retry_after, &duplicate).ok());
   EXPECT_EQ(state, LinkState::kTlsFailed);
   // A certificate for another host name than the one dialled is refused the same way.
   config = world_.DeviceConfig(node.port());
   config.url = "https://localhost.localdomain:" + std::to_string(node.port());
   std::unique_ptr<Uplink> misnamed;
   ASSERT_TRUE(Uplink::Open(config, &misnamed).ok());
-  EXPECT_FALSE(misnamed->SendEvent(front, &state, &retry_after).ok());
+  EXPECT_FALSE(misnamed->SendEvent(front, &state, &retry_after, &duplicate).ok());
   EXPECT_TRUE(state == LinkState::kTlsFailed || state == LinkState::kUnreachable)
       << LinkStateName(state);
   EXPECT_EQ(world_.CountRecords(), 0u);

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -95,6 +96,10 @@ TEST_F(LaneEventsTest, StoresOnceThenAnswersDuplicateWithTheSameRecords) {
   vault::Vault* vault = world_.Vault();
   ASSERT_NE(vault, nullptr);
   const vault::AccessContext who{"auditor:test", "auditor", "check stored event"};
+  std::string crop_id;
+  for (const auto& r : body["records"]) {
+    if (r["part"] == "crop") crop_id = r["id"].get<std::string>();
+  }
   for (const auto& r : body["records"]) {
     vault::RecordMeta meta;
     std::string bytes;
@@ -108,7 +113,9 @@ TEST_F(LaneEventsTest, StoresOnceThenAnswersDuplicateWithTheSameRecords) {
       EXPECT_EQ(read["text"], event.plates[0].text);
       EXPECT_EQ(read["event_id"], sealed.event_id);
       EXPECT_EQ(read["sequence"], 1);
-      EXPECT_TRUE(read["crop"].is_string());
+      // Stored in the same batch as its crop, the read names the crop's id.
+      EXPECT_EQ(read["crop"], crop_id);
+      EXPECT_EQ(meta.labels.at("crop"), crop_id);
     } else if (r["part"] == "crop") {
       EXPECT_EQ(bytes, event.attachments[0].bytes);
     } else {
@@ -225,6 +232,57 @@ TEST_F(LaneEventsTest, ANodeThatDiedBetweenStoringAndAnsweringLeavesOneRecordSet
   EXPECT_EQ(world_.CountRecords(sealed.event_id), 3u);
   EXPECT_EQ(Post(node.port(), sealed).status, 200);
   EXPECT_EQ(world_.CountRecords(), 3u);
+}
+
+// A retention file from data/retention.json without the rule for (record_type, subject).
+std::string RetentionWithout(const std::string& dir, const std::string& record_type,
+                             const std::string& subject) {
+  std::ifstream in(std::string(PORTCULLIS_SOURCE_DIR) + "/data/retention.json");
+  nlohmann::json j = nlohmann::json::parse(in);
+  nlohmann::json rules = nlohmann::json::array();
+  for (const auto& rule : j["rules"]) {
+    if (rule["record_type"] != record_type || rule["subject"] != subject) rules.push_back(rule);
+  }
+  j["rules"] = rules;
+  const std::string path = dir + "/retention-without-" + record_type + "-" + subject + ".json";
+  std::ofstream(path) << j.dump(2);
+  return path;
+}
+
+TEST_F(LaneEventsTest, WithoutARuleForFacesTheReadAndCropAreStoredAndTheFaceDropped) {
+  LinkService node(world_, "n1");
+  node.config.vault.retention = RetentionWithout(world_.dir, "kept_capture", "non_citizen");
+  ASSERT_TRUE(node.Start().ok());
+  const lane::SealedEvent sealed = Seal(lane::uplinktest::SampleEvent("7", 1));
+  const HttpResponse r = Post(node.port(), sealed);
+  ASSERT_EQ(r.status, 201) << r.body;
+  const nlohmann::json body = r.Json();  // held: iterating a temporary's member would dangle
+  std::multiset<std::string> parts;
+  for (const auto& record : body["records"]) parts.insert(record["part"].get<std::string>());
+  EXPECT_EQ(parts, (std::multiset<std::string>{"crop", "read"}));
+  EXPECT_EQ(world_.CountRecords(sealed.event_id), 2u);
+  EXPECT_EQ(Post(node.port(), sealed).status, 200);
+  EXPECT_EQ(world_.CountRecords(), 2u);
+}
+
+TEST_F(LaneEventsTest, AFailedBatchStoresNothingAndReleasesTheClaimForTheRetry) {
+  const lane::SealedEvent sealed = Seal(lane::uplinktest::SampleEvent("7", 1));
+  {
+    // No rule for plate reads: the one batch (crop, read, face) is refused as a whole.
+    LinkService node(world_, "n1");
+    node.config.vault.retention = RetentionWithout(world_.dir, "plate_read", "vehicle");
+    ASSERT_TRUE(node.Start().ok());
+    const HttpResponse r = Post(node.port(), sealed);
+    EXPECT_EQ(r.status, 503) << r.body;
+    EXPECT_EQ(r.ErrorCode(), "store_error");
+    EXPECT_EQ(world_.CountRecords(), 0u) << "nothing of a refused batch may stay";
+  }
+  // The claim was released, so the retry (here on a node with the rules) stores at once, whole.
+  LinkService fixed(world_, "n2");
+  ASSERT_TRUE(fixed.Start().ok());
+  const HttpResponse r = Post(fixed.port(), sealed);
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(world_.CountRecords(sealed.event_id), 3u);
 }
 
 TEST_F(LaneEventsTest, ReportsAreKeptPerDeviceAndRefusedWhenMalformed) {
