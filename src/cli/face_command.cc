@@ -130,6 +130,7 @@ struct EvalFlags {
   unsigned seed = 1;
   bool pairs_only = false;
   bool list_errors = false;
+  std::string scores;
   FaceEngineFlags engine;
 };
 
@@ -512,6 +513,21 @@ int RunEval(const EvalFlags& flags) {
     }
   }
 
+  if (!flags.scores.empty()) {
+    std::string tsv;
+    char buf[64];
+    for (std::size_t i = 0; i < scored.size(); ++i) {
+      std::snprintf(buf, sizeof(buf), "\t%d\t%.9g\t%d\n", scored[i].same ? 1 : 0,
+                    static_cast<double>(scored[i].distance), scored[i].fold);
+      tsv.append(scored_refs[i]->a).append("\t").append(scored_refs[i]->b).append(buf);
+    }
+    const Status w = Env::Default()->WriteFileAtomic(flags.scores, tsv);
+    if (!w.ok()) {
+      std::fprintf(stderr, "portcullis face eval: scores: %s\n", w.ToString().c_str());
+      return ExitCodeForInput(w);
+    }
+  }
+
   Status plot_status;
   if (!flags.plot.empty()) DrawPlot(flags.plot, scored, &plot_status);
 
@@ -663,6 +679,8 @@ void AddFaceCommands(CLI::App& app, int* exit_code) {
   eval->add_option("--seed", eflags->seed, "Seed for the different-person pairs");
   eval->add_flag("--pairs-only", eflags->pairs_only,
                  "Embed only the images of the pairs and skip the 1:N run (quick A/B)");
+  eval->add_option("--scores", eflags->scores,
+                   "Write every scored pair as TSV: a, b, same (0/1), distance, fold");
   eval->add_flag("--list-errors", eflags->list_errors,
                  "List on stderr the images embedded from a centre crop and the pairs "
                  "misclassified at the cross-validated threshold");

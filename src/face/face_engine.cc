@@ -247,8 +247,8 @@ class FaceEngineImpl final : public FaceEngine {
   }
 
   // Tries the cheapest view first: native size (a gate capture) or, for a small image, 2x
-  // upsampled; then, only if nothing was found, a padded (a tight document crop whose face
-  // touches the border) and 2x upsampled (faces under HOG's 80 px window) copy.
+  // upsampled and then native; then, only if nothing was found, a padded (a tight document crop
+  // whose face touches the border) and 2x upsampled (faces under HOG's 80 px window) copy.
   Status Detect(const cv::Mat& bgr, Working* w) {
     if (bgr.empty() || bgr.type() != CV_8UC3) {
       return Status::InvalidArgument("expected a non-empty 8-bit BGR image");
@@ -270,8 +270,17 @@ class FaceEngineImpl final : public FaceEngine {
     cv::cvtColor(w->bgr, w->grey, cv::COLOR_BGR2GRAY);
     RunDetector(w);
     if (!w->faces.empty()) return Status::Ok();
+    if (w->scale != base_scale) {
+      // HOG's pyramid does not find every face on the upsampled copy that it finds at native size
+      // (7 of LFW's 3 321 pair images); the native pass is cheap on a small image.
+      w->bgr = base;
+      w->scale = base_scale;
+      cv::cvtColor(w->bgr, w->grey, cv::COLOR_BGR2GRAY);
+      RunDetector(w);
+      if (!w->faces.empty()) return Status::Ok();
+    }
 
-    // Second view: pad by a quarter of the long side with the image's mean colour, and upsample
+    // Next view: pad by a quarter of the long side with the image's mean colour, and upsample
     // 2x when the padded image is small enough for that to stay cheap.
     const int pad = std::max(base.cols, base.rows) / 4;
     const cv::Scalar fill = cv::mean(base);
