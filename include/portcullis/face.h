@@ -116,7 +116,22 @@ struct FaceEngineOptions {
   // Operating point: the distance at or below which Verify says "match". Empty (<= 0):
   // kDefaultMatchThreshold, calibrated as documented in docs/face.md.
   float match_threshold = 0;
+  // Images whose long side is at most kSmallImageSide (LFW's 250x250, a scanned document photo)
+  // are upsampled 2x before detection, as dlib's own pipeline does: HOG's window is 80 px and the
+  // landmarks land on more pixels. Captures larger than that (a 640x480 gate camera) are never
+  // upsampled first, so the live path's cost does not change.
+  bool upsample_small_images = true;
+  // Embeds this many randomly jittered copies of the aligned chip (dlib::jitter_image: small
+  // rotation, scale, shift, mirror) and averages them; 0 or 1: one plain embedding. Costs about N
+  // network passes per face: for enrolment of document photos and evaluation, not live captures.
+  // Deterministic: the jitter generator is reseeded for every face.
+  int jitter = 0;
 };
+
+// See FaceEngineOptions::upsample_small_images.
+inline constexpr int kSmallImageSide = 400;
+// Upper bound on FaceEngineOptions::jitter (each jitter is one more network pass).
+inline constexpr int kMaxJitter = 100;
 
 struct DetectStats {
   int passes = 0;  // 1: found at native size; 2: needed the padded/upsampled second view

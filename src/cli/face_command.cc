@@ -128,6 +128,9 @@ struct EvalFlags {
   bool json = false;
   int limit = 0;
   unsigned seed = 1;
+  bool pairs_only = false;
+  bool list_errors = false;
+  std::string scores;
   FaceEngineFlags engine;
 };
 
@@ -404,7 +407,9 @@ int RunEval(const EvalFlags& flags) {
 
   TemplateCache cache(engine.get());
   std::size_t total_images = 0;
-  for (const auto& [name, images] : people) total_images += images.size();
+  if (!flags.pairs_only) {
+    for (const auto& [name, images] : people) total_images += images.size();
+  }
   ProgressBar bar("face eval", static_cast<std::int64_t>(pairs.size() + total_images),
                   ProgressBar::StderrIsTerminal());
   std::int64_t done = 0;
@@ -418,6 +423,7 @@ int RunEval(const EvalFlags& flags) {
   for (const PairRef& p : pairs) genuine_total += p.same ? 1 : 0;
   const std::size_t impostor_total = pairs.size() - genuine_total;
   std::vector<std::string> errors;
+  std::vector<const PairRef*> scored_refs;  // parallel to scored, for --list-errors
   for (const PairRef& p : pairs) {
     const FaceTemplate* a = nullptr;
     const FaceTemplate* b = nullptr;
@@ -429,6 +435,7 @@ int RunEval(const EvalFlags& flags) {
     const int fold = static_cast<int>(index * 10 / std::max<std::size_t>(of, 1));
     if (cache.Get(p.a, &a, &error) && cache.Get(p.b, &b, &error)) {
       scored.push_back({face::Distance(*a, *b), p.same, fold});
+      scored_refs.push_back(&p);
     } else {
       ++unscored;
       if (errors.size() < 5) errors.push_back(error);
@@ -452,13 +459,14 @@ int RunEval(const EvalFlags& flags) {
   }
   std::vector<std::pair<std::string, const FaceTemplate*>> gallery;
   for (const auto& [name, images] : people) {
-    if (!enrolled[name]) continue;
+    if (flags.pairs_only || !enrolled[name]) continue;
     const FaceTemplate* t = nullptr;
     std::string error;
     if (cache.Get(images[0], &t, &error)) gallery.emplace_back(name, t);
   }
   std::vector<face::ProbeResult> probes;
   for (const auto& [name, images] : people) {
+    if (flags.pairs_only) break;
     for (std::size_t i = 0; i < images.size(); ++i) {
       bar.Update(++done);
       if (enrolled[name] && i == 0) continue;
@@ -492,6 +500,33 @@ int RunEval(const EvalFlags& flags) {
   std::size_t default_right = 0;
   for (const auto& p : scored)
     default_right += ((p.distance <= engine->match_threshold()) == p.same) ? 1 : 0;
+
+  if (flags.list_errors) {
+    for (const std::string& path : cache.fte_paths()) {
+      std::fprintf(stderr, "centre-crop fallback: %s\n", path.c_str());
+    }
+    for (std::size_t i = 0; i < scored.size(); ++i) {
+      const bool accepted = scored[i].distance <= acc.mean_threshold;
+      if (accepted == scored[i].same) continue;
+      std::fprintf(stderr, "%s: %.4f %s %s\n", scored[i].same ? "false non-match" : "false match",
+                   scored[i].distance, scored_refs[i]->a.c_str(), scored_refs[i]->b.c_str());
+    }
+  }
+
+  if (!flags.scores.empty()) {
+    std::string tsv;
+    char buf[64];
+    for (std::size_t i = 0; i < scored.size(); ++i) {
+      std::snprintf(buf, sizeof(buf), "\t%d\t%.9g\t%d\n", scored[i].same ? 1 : 0,
+                    static_cast<double>(scored[i].distance), scored[i].fold);
+      tsv.append(scored_refs[i]->a).append("\t").append(scored_refs[i]->b).append(buf);
+    }
+    const Status w = Env::Default()->WriteFileAtomic(flags.scores, tsv);
+    if (!w.ok()) {
+      std::fprintf(stderr, "portcullis face eval: scores: %s\n", w.ToString().c_str());
+      return ExitCodeForInput(w);
+    }
+  }
 
   Status plot_status;
   if (!flags.plot.empty()) DrawPlot(flags.plot, scored, &plot_status);
@@ -572,12 +607,20 @@ void AddFaceEngineFlags(CLI::App* cmd, FaceEngineFlags* flags) {
       ->check(CLI::Range(0.01, 2.0));
   cmd->add_flag("--no-quality", flags->no_quality,
                 "Report quality measures but never refuse a capture");
+  cmd->add_flag("--no-upsample", flags->no_upsample,
+                "Detect on small images (long side <= 400 px) at native size first");
+  cmd->add_option("--jitter", flags->jitter,
+                  "Embed the mean of N jittered copies of each face (N network passes per face: "
+                  "document photos, evaluation)")
+      ->check(CLI::Range(0, face::kMaxJitter));
 }
 
 int OpenFaceEngine(const FaceEngineFlags& flags, std::unique_ptr<FaceEngine>* engine) {
   face::FaceEngineOptions options;
   options.match_threshold = flags.threshold;
   options.quality.enforce = !flags.no_quality;
+  options.upsample_small_images = !flags.no_upsample;
+  options.jitter = flags.jitter;
   const Status s = FaceEngine::Open(options, engine);
   if (!s.ok()) {
     std::fprintf(stderr, "portcullis face: %s (run scripts/install.sh)\n", s.ToString().c_str());
@@ -634,6 +677,13 @@ void AddFaceCommands(CLI::App& app, int* exit_code) {
   eval->add_option("--limit", eflags->limit, "Use only the first N persons (sorted by name)")
       ->check(CLI::Range(1, 1000000));
   eval->add_option("--seed", eflags->seed, "Seed for the different-person pairs");
+  eval->add_flag("--pairs-only", eflags->pairs_only,
+                 "Embed only the images of the pairs and skip the 1:N run (quick A/B)");
+  eval->add_option("--scores", eflags->scores,
+                   "Write every scored pair as TSV: a, b, same (0/1), distance, fold");
+  eval->add_flag("--list-errors", eflags->list_errors,
+                 "List on stderr the images embedded from a centre crop and the pairs "
+                 "misclassified at the cross-validated threshold");
   AddFaceEngineFlags(eval, &eflags->engine);
   eval->callback([eflags, exit_code] { *exit_code = RunEval(*eflags); });
 }

@@ -16,8 +16,10 @@ namespace portcullis::cli {
 
 // Engine flags shared by every face subcommand.
 struct FaceEngineFlags {
-  float threshold = 0;      // 0: the engine's calibrated default
-  bool no_quality = false;  // report quality measures but never refuse
+  float threshold = 0;       // 0: the engine's calibrated default
+  bool no_quality = false;   // report quality measures but never refuse
+  bool no_upsample = false;  // FaceEngineOptions::upsample_small_images = false (ablation)
+  int jitter = 0;            // FaceEngineOptions::jitter
 };
 void AddFaceEngineFlags(CLI::App* cmd, FaceEngineFlags* flags);
 

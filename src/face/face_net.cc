@@ -25,6 +25,7 @@
 #include <vector>
 
 #include <dlib/dnn.h>
+#include <dlib/image_transforms.h>
 #include <nlohmann/json.hpp>
 
 namespace portcullis::face::internal {
@@ -361,7 +362,10 @@ Status FaceNet::Load(Env* env, const std::string& dir, std::unique_ptr<FaceNet>*
   return Status::Ok();
 }
 
-Status FaceNet::Embed(const cv::Mat& chip_bgr, FaceTemplate* out) {
+Status FaceNet::Embed(const cv::Mat& chip_bgr, FaceTemplate* out, int jitter) {
+  if (jitter < 0 || jitter > kMaxJitter) {
+    return Status::InvalidArgument("jitter must be in 0.." + std::to_string(kMaxJitter));
+  }
   if (chip_bgr.type() != CV_8UC3 || chip_bgr.rows != kChipSize || chip_bgr.cols != kChipSize) {
     return Status::InvalidArgument("face chip must be 150x150 BGR");
   }
@@ -374,7 +378,18 @@ Status FaceNet::Embed(const cv::Mat& chip_bgr, FaceTemplate* out) {
     }
   }
   try {
-    const dlib::matrix<float, 0, 1> e = impl_->net(chip);
+    dlib::matrix<float, 0, 1> e;
+    if (jitter > 1) {
+      // As dlib's compute_face_descriptor(num_jitters): the mean over jittered copies only. A
+      // generator made per chip (dlib's default seed) makes a template a function of the image.
+      dlib::rand rnd;
+      std::vector<dlib::matrix<dlib::rgb_pixel>> copies;
+      copies.reserve(static_cast<std::size_t>(jitter));
+      for (int i = 0; i < jitter; ++i) copies.push_back(dlib::jitter_image(chip, rnd));
+      e = dlib::mean(dlib::mat(impl_->net(copies)));
+    } else {
+      e = impl_->net(chip);
+    }
     if (e.size() != kTemplateDims) return Status::Internal("face network output has wrong size");
     FaceTemplate t;
     for (int i = 0; i < kTemplateDims; ++i) {

@@ -31,8 +31,9 @@ class FaceNet {
   FaceNet(const FaceNet&) = delete;
   FaceNet& operator=(const FaceNet&) = delete;
 
-  // Embeds one aligned 150x150 BGR chip (CV_8UC3).
-  Status Embed(const cv::Mat& chip_bgr, FaceTemplate* out);
+  // Embeds one aligned 150x150 BGR chip (CV_8UC3). jitter > 1: the mean embedding of that many
+  // jittered copies (dlib::jitter_image with a generator seeded the same for every chip).
+  Status Embed(const cv::Mat& chip_bgr, FaceTemplate* out, int jitter = 0);
 
  private:
   FaceNet();

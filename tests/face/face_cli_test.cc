@@ -212,6 +212,28 @@ TEST_F(FaceCliTest, EvalOnAGeneratedFolderPerPersonSet) {
   EXPECT_EQ(k["genuine_pairs"], 1);
   EXPECT_EQ(k["impostor_pairs"], 1);
 
+  // --pairs-only embeds just the pairs' images and skips 1:N; --list-errors names on stderr each
+  // pair misclassified at the cross-validated threshold. The third pair repeats the genuine one
+  // labelled as different persons, so at any threshold exactly one of the two is an error.
+  std::ofstream(pairs) << "John_Salley\t1\t2\nJohn_Salley\t1\tJohn_Simm\t1\n"
+                          "John_Salley\t1\tJohn_Salley\t2\n";
+  r = RunCli({"face", "eval", "--people", people.string(), "--pairs", pairs, "--json",
+              "--pairs-only", "--list-errors"});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  const json q = OneRecord(r);
+  EXPECT_EQ(q["images"], 3);
+  EXPECT_EQ(q["identification"]["gallery"], 0);
+  EXPECT_EQ(q["identification"]["mated_probes"], 0);
+  const auto errors = std::count(r.err.begin(), r.err.end(), '\n');
+  EXPECT_EQ(errors, 1) << r.err;
+  EXPECT_NE(r.err.find("John_Salley_0002.jpg"), std::string::npos) << r.err;
+  EXPECT_TRUE(r.err.rfind("false match: ", 0) == 0 || r.err.rfind("false non-match: ", 0) == 0)
+      << r.err;
+
+  // Engine options: jitter is bounded (each jitter is a network pass).
+  EXPECT_EQ(RunCli({"face", "eval", "--people", people.string(), "--jitter", "101"}).exit_code,
+            kExitUsage);
+
   std::ofstream(pairs) << "John_Salley\tone\ttwo\n";
   EXPECT_EQ(RunCli({"face", "eval", "--people", people.string(), "--pairs", pairs}).exit_code,
             kExitUsage);

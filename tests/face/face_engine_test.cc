@@ -214,6 +214,77 @@ TEST_F(FaceEngineTest, WrongInputsAreRefusedNotCrashed) {
             Status::Code::kInvalidArgument);
 }
 
+TEST_F(FaceEngineTest, SmallImagesAreUpsampledBeforeDetectionGateCapturesAreNot) {
+  // A face HOG finds at native size, in a 300x300 image (LFW-like) and in a 640x480 capture.
+  cv::Mat face;
+  cv::resize(Johns()[12].bgr, face, cv::Size(240, 240));
+  cv::Mat small(300, 300, CV_8UC3, cv::Scalar(100, 100, 100));
+  face.copyTo(small(cv::Rect(30, 30, 240, 240)));
+  cv::Mat capture(480, 640, CV_8UC3, cv::Scalar(100, 100, 100));
+  face.copyTo(capture(cv::Rect(200, 120, 240, 240)));
+
+  FaceEngineOptions native_options;
+  native_options.upsample_small_images = false;
+  std::unique_ptr<FaceEngine> native;
+  ASSERT_TRUE(FaceEngine::Open(native_options, &native).ok());
+
+  std::vector<FaceBox> up_boxes;
+  std::vector<FaceBox> native_boxes;
+  DetectStats stats;
+  ASSERT_TRUE(engine_->Detect(small, &up_boxes, &stats).ok());
+  EXPECT_EQ(stats.passes, 1);
+  EXPECT_EQ(stats.working_width, 600);  // the default upsamples a small image first
+  ASSERT_TRUE(native->Detect(small, &native_boxes, &stats).ok());
+  EXPECT_EQ(stats.passes, 1);
+  EXPECT_EQ(stats.working_width, 300);
+  // Boxes are reported in the caller's pixels either way.
+  ASSERT_EQ(up_boxes.size(), 1u);
+  ASSERT_EQ(native_boxes.size(), 1u);
+  EXPECT_NEAR(up_boxes[0].x + up_boxes[0].width / 2, 150, 15);
+  EXPECT_NEAR(up_boxes[0].y + up_boxes[0].height / 2, 150, 25);
+  EXPECT_NEAR(up_boxes[0].width, native_boxes[0].width, native_boxes[0].width / 4);
+
+  // The live path (640x480) is never upsampled first: its cost budget does not change.
+  ASSERT_TRUE(engine_->Detect(capture, &up_boxes, &stats).ok());
+  EXPECT_EQ(stats.passes, 1);
+  EXPECT_EQ(stats.working_width, 640);
+
+  // The two views give nearly the same template of the same face.
+  FaceTemplate a;
+  FaceTemplate b;
+  ASSERT_TRUE(engine_->Enrol(small, &a).ok());
+  ASSERT_TRUE(native->Enrol(small, &b).ok());
+  EXPECT_LT(Distance(a, b), 0.2f);
+}
+
+TEST_F(FaceEngineTest, JitteredEmbeddingIsDeterministicAndNearThePlainOne) {
+  FaceEngineOptions options;
+  options.jitter = 6;
+  std::unique_ptr<FaceEngine> jittered;
+  ASSERT_TRUE(FaceEngine::Open(options, &jittered).ok());
+  const cv::Mat& chip = Johns()[3].bgr;
+  FaceTemplate plain;
+  FaceTemplate j1;
+  FaceTemplate j2;
+  ASSERT_TRUE(engine_->EmbedChip(chip, &plain).ok());
+  ASSERT_TRUE(jittered->EmbedChip(chip, &j1).ok());
+  ASSERT_TRUE(jittered->EmbedChip(chip, &j2).ok());
+  EXPECT_EQ(j1.values(), j2.values());    // reseeded per face: a function of the image alone
+  EXPECT_GT(Distance(plain, j1), 1e-3f);  // the copies really are jittered
+  EXPECT_LT(Distance(plain, j1), 0.15f);  // and still the same face
+  // Another person stays far away.
+  FaceTemplate other;
+  ASSERT_TRUE(jittered->EmbedChip(Johns()[40].bgr, &other).ok());
+  EXPECT_GT(Distance(j1, other), 0.6f);
+
+  for (const int bad : {-1, kMaxJitter + 1}) {
+    options.jitter = bad;
+    std::unique_ptr<FaceEngine> refused;
+    EXPECT_EQ(FaceEngine::Open(options, &refused).code(), Status::Code::kInvalidArgument) << bad;
+    EXPECT_EQ(refused, nullptr);
+  }
+}
+
 // ---- the loader on damaged copies of the weights
 // -------------------------------------------------
 
