@@ -22,6 +22,7 @@
 //
 //   build-l6/bench/lane/lane_e2e_bench [--seconds 60] [--vehicles 10] [--outage-events 360]
 //                                      [--photos DIR [--photo-count 12]] [--keep]
+//                                      [--plate-detector N (cameras[].plate_detector_max_side)]
 //                                      [--outage-only [--event-bytes N] (no live runs)]
 //
 // --photos DIR renders the clip from vehicle photographs (DIR/*.jpg with DIR/*.txt truth
@@ -420,6 +421,12 @@ void Score(const std::vector<std::string>& got, const std::vector<std::string>& 
   *wrong += static_cast<int>(got.size() - g);
 }
 
+// cameras[].plate_detector_max_side: --plate-detector N, else sized to the synthetic clip's
+// 1200x800 ROI as lane_pipeline_bench's --lane-detector 400 (the same pixels per plate as 640 on
+// the whole 1080p picture), else (photo clips, no ROI) the engine's default.
+constexpr int kRoiPlateDetector = 400;
+int g_plate_detector = -1;
+
 json AgentConfig(const uplinktest::LinkWorld& world, const Clip& clip, const std::string& dir,
                  std::uint16_t service_port, std::uint16_t metrics_port, bool realtime) {
   const UplinkConfig link = world.DeviceConfig(service_port);
@@ -432,6 +439,9 @@ json AgentConfig(const uplinktest::LinkWorld& world, const Clip& clip, const std
     // The lane: where plates pass in this camera's view (as lane_pipeline_bench).
     camera["roi"] = {{"x", 360}, {"y", 200}, {"w", 1200}, {"h", 800}};
   }
+  const int plate_detector =
+      g_plate_detector >= 0 ? g_plate_detector : (clip.synthetic ? kRoiPlateDetector : 0);
+  if (plate_detector > 0) camera["plate_detector_max_side"] = plate_detector;
   return {{"device", world.device},
           {"lane", world.lane},
           {"data_dir", dir + "/data"},
@@ -598,6 +608,7 @@ int Main(int argc, char** argv) {
   const std::string photos = StringFlag(argc, argv, "--photos");
   const int photo_count = std::max(1, IntFlag(argc, argv, "--photo-count", 12));
   const bool keep = BoolFlag(argc, argv, "--keep");
+  g_plate_detector = IntFlag(argc, argv, "--plate-detector", -1);
   const bool live = !BoolFlag(argc, argv, "--outage-only");
 
   uplinktest::LinkWorld world;

@@ -145,6 +145,11 @@ Status ParseCamera(const json& item, std::size_t index, const std::string& base,
   PORTCULLIS_RETURN_IF_ERROR(f.Bool("loop", &c.loop));
   PORTCULLIS_RETURN_IF_ERROR(f.Bool("realtime", &c.realtime));
   PORTCULLIS_RETURN_IF_ERROR(f.Bool("faces", &c.faces));
+  PORTCULLIS_RETURN_IF_ERROR(
+      f.Integer("plate_detector_max_side", 0, 4096, &c.plate_detector_max_side));
+  if (c.plate_detector_max_side != 0 && c.plate_detector_max_side < 64) {
+    return Status::InvalidArgument(name + ".plate_detector_max_side: must be 0 or in [64, 4096]");
+  }
   const json* roi = nullptr;
   PORTCULLIS_RETURN_IF_ERROR(f.Object("roi", false, &roi));
   if (roi != nullptr) {

@@ -40,6 +40,9 @@ Status MakeDetector(const LaneAgentConfig& config, const CameraConfig& camera,
   plate::PlateReaderOptions plate_options;
   plate_options.model_dir = config.model_dir;
   plate_options.region = config.region;
+  if (camera.plate_detector_max_side > 0) {
+    plate_options.detector_max_side = camera.plate_detector_max_side;
+  }
   std::unique_ptr<plate::PlateReader> plates;
   PORTCULLIS_RETURN_IF_ERROR(
       plate::PlateReader::Open(plate_options, &plates).WithContext("models"));

@@ -41,6 +41,11 @@ struct CameraConfig {
   // Region of interest where plates pass, in source pixels (w = 0: the whole frame). Cropping it
   // is the cheapest speed-up there is: the detector's cost grows with the area it sees.
   int roi_x = 0, roi_y = 0, roi_w = 0, roi_h = 0;
+  // The plate detector's input size (longer side) for this camera's picture (the ROI when one
+  // is set); 0 = the plate engine's default (960, sized for whole photographs). A lane camera's
+  // ROI frames plates that are larger in pixels: size this to the ROI and the detector's cost
+  // falls with the square (docs/lane-vision.md: 400 for a 1200x800 ROI of a 1080p camera).
+  int plate_detector_max_side = 0;
 };
 
 enum class CameraState {

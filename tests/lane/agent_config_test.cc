@@ -49,6 +49,15 @@ TEST_F(AgentConfigTest, ValidConfigLoadsWithPathsResolved) {
   EXPECT_EQ(c.maintenance.grant_public_key.bytes, f_.grant_public.bytes);
   EXPECT_EQ(c.metrics_listen, "127.0.0.1:0");
   EXPECT_EQ(c.clock_jump_threshold_ms, 2000);
+  EXPECT_EQ(c.cameras[0].plate_detector_max_side, 0);  // the plate engine's default
+}
+
+TEST_F(AgentConfigTest, PlateDetectorSizeIsPerCamera) {
+  json j = testing::ValidConfigJson();
+  j["cameras"][0]["plate_detector_max_side"] = 400;
+  LaneAgentConfig c;
+  ASSERT_TRUE(Load(j, &c).ok());
+  EXPECT_EQ(c.cameras[0].plate_detector_max_side, 400);
 }
 
 TEST_F(AgentConfigTest, StreamsAndAbsolutePathsAreKeptVerbatim) {
@@ -161,6 +170,12 @@ TEST_F(AgentConfigTest, BadValues) {
        },
        "cameras[0].loop"},
       {[](json& j) { j["cameras"][0]["realtime"] = "yes"; }, "cameras[0].realtime"},
+      {[](json& j) { j["cameras"][0]["plate_detector_max_side"] = 32; },
+       "cameras[0].plate_detector_max_side"},
+      {[](json& j) { j["cameras"][0]["plate_detector_max_side"] = 5000; },
+       "cameras[0].plate_detector_max_side"},
+      {[](json& j) { j["cameras"][0]["plate_detector_max_side"] = "400"; },
+       "cameras[0].plate_detector_max_side"},
       {[](json& j) {
          j["cameras"][0]["source"] = "v4l2:0";
          j["cameras"][0]["realtime"] = true;
