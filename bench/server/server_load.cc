@@ -541,6 +541,9 @@ int main(int argc, char** argv) {
       if (status != 201 || !opened.contains("gallery")) Die("gallery open: " + body);
       const std::string gallery = opened["gallery"].get<std::string>();
 
+      // The baseline is one core: OpenBLAS would otherwise use both (the service pins its
+      // workers' engines to one thread each as well).
+      portcullis::face::SetBlasThreads(1);
       std::unique_ptr<portcullis::face::FaceEngine> engine;
       s = portcullis::face::FaceEngine::Open({}, &engine);
       if (!s.ok()) Die("face engine", s);

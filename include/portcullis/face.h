@@ -131,6 +131,13 @@ struct VerifyResult {
   float threshold = 0;
 };
 
+// The embedding network multiplies matrices through the system BLAS. OpenBLAS starts one
+// thread per core, process-wide, and spins them between calls, so a program that already runs
+// one engine per core in parallel (the service's workers, a lane's cameras) oversubscribes the
+// cores and loses throughput to spinning. Such programs set 1. Returns false when the BLAS in
+// use has no such knob (the reference BLAS is single-threaded anyway).
+bool SetBlasThreads(int threads);
+
 class FaceEngine {
  public:
   virtual ~FaceEngine() = default;

@@ -62,6 +62,10 @@ struct PlateReaderOptions {
   // finds no confident plate. 0 (the default) disables it: on the development set a coarse pass
   // at 640 costs US accuracy (early exits on confident misreads); docs/benchmarks.md has numbers.
   int coarse_detector_max_side = 0;
+  // Proposal stage: the whole image is first run through the detector at this size, and the
+  // detector_max_side pass then looks only at the regions where that coarse map shows text
+  // (there is no early exit: every box comes from the full-size pass). 0 disables it.
+  int detector_proposal_max_side = 0;
   // Lines are recognised most plate-like first. By default reading stops at the first line that
   // reads as a confident, grammatical plate (a lane camera sees one vehicle at a time), which
   // saves most of the recognition cost; exhaustive = true recognises every candidate line, for

@@ -291,19 +291,6 @@ Status SyncDirectory(const std::string& dir) {
   return Status::Ok();
 }
 
-Fd& Fd::operator=(Fd&& other) noexcept {
-  if (this != &other) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = other.fd_;
-    other.fd_ = -1;
-  }
-  return *this;
-}
-
-Fd::~Fd() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
 }  // namespace internal
 
 using internal::BytesToHex;

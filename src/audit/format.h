@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "portcullis/audit.h"
 
 namespace portcullis::audit::internal {
@@ -65,19 +66,7 @@ Status SyncFd(int fd, const std::string& path);
 Status SyncDirectory(const std::string& dir);
 Status ErrnoStatus(const std::string& path, const char* what, int err);
 
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  Fd(Fd&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-  Fd& operator=(Fd&& other) noexcept;
-  ~Fd();
-  [[nodiscard]] int get() const { return fd_; }
-
- private:
-  int fd_ = -1;
-};
+// The shared move-only descriptor; the audit code predates it and still says Fd.
+using Fd = ::portcullis::UniqueFd;
 
 }  // namespace portcullis::audit::internal

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "portcullis/env.h"
 
 namespace portcullis {
@@ -31,27 +32,6 @@ Status PosixError(const std::string& path, const char* what, int err) {
   if (err == ENOENT) return Status::NotFound(msg);
   return Status::IOError(msg);
 }
-
-// Closes on every return path, including the early ones.
-class ScopedFd {
- public:
-  explicit ScopedFd(int fd) : fd_(fd) {}
-  ScopedFd(const ScopedFd&) = delete;
-  ScopedFd& operator=(const ScopedFd&) = delete;
-  ~ScopedFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  [[nodiscard]] int get() const { return fd_; }
-  // Lets the caller see close()'s error, which is where some file systems report a failed write.
-  int Close() {
-    int rc = ::close(fd_);
-    fd_ = -1;
-    return rc;
-  }
-
- private:
-  int fd_;
-};
 
 std::string DirName(const std::string& path) {
   std::size_t slash = path.find_last_of('/');
@@ -87,7 +67,7 @@ class PosixEnv final : public Env {
     // O_NONBLOCK so that a FIFO with no writer cannot hang the open; cleared again right after.
     int raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (raw < 0) return PosixError(path, nullptr, errno);
-    ScopedFd fd(raw);
+    UniqueFd fd(raw);
     int flags = ::fcntl(fd.get(), F_GETFL);
     if (flags >= 0) ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
 
@@ -139,7 +119,7 @@ class PosixEnv final : public Env {
     }
     if (raw < 0) return Status::IOError(path + ": create temporary file: " + ErrnoText(errno));
 
-    ScopedFd fd(raw);
+    UniqueFd fd(raw);
     Status s = WriteAll(fd.get(), path, contents);
     if (s.ok() && ::fsync(fd.get()) != 0)
       s = Status::IOError(path + ": fsync: " + ErrnoText(errno));
@@ -200,7 +180,7 @@ class PosixEnv final : public Env {
   static Status SyncDirectory(const std::string& dir, const std::string& path) {
     int raw = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (raw < 0) return Status::IOError(path + ": open directory: " + ErrnoText(errno));
-    ScopedFd fd(raw);
+    UniqueFd fd(raw);
     // Some file systems (and some FUSE mounts) cannot fsync a directory; the data is already
     // durable in the renamed file, so that is not worth failing the write for.
     if (::fsync(fd.get()) != 0 && errno != EINVAL && errno != ENOTSUP) {

@@ -26,6 +26,12 @@ class UniqueFd {
   [[nodiscard]] int get() const { return fd_; }
   [[nodiscard]] bool valid() const { return fd_ >= 0; }
   int Release() { return std::exchange(fd_, -1); }
+  // Closes now and returns close()'s result: some file systems report a failed write only there.
+  int Close() {
+    const int rc = fd_ >= 0 ? ::close(fd_) : 0;
+    fd_ = -1;
+    return rc;
+  }
   void Reset() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;

@@ -370,6 +370,8 @@ class FaceEngineImpl final : public FaceEngine {
 
 }  // namespace
 
+bool SetBlasThreads(int threads) { return internal::SetBlasThreads(threads); }
+
 Status FaceEngine::Open(const FaceEngineOptions& options, std::unique_ptr<FaceEngine>* engine) {
   const std::string model_dir =
       FromEnvOr(options.model_dir, "PORTCULLIS_MODEL_DIR", PORTCULLIS_DEFAULT_MODEL_DIR) + "/face";

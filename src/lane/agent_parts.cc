@@ -45,6 +45,7 @@ Status MakeDetector(const LaneAgentConfig& config, const CameraConfig& camera,
       plate::PlateReader::Open(plate_options, &plates).WithContext("models"));
   std::unique_ptr<face::FaceEngine> faces;
   if (camera.faces) {
+    face::SetBlasThreads(1);  // one analysing thread per camera: see face.h
     face::FaceEngineOptions face_options;
     face_options.model_dir = config.model_dir;
     PORTCULLIS_RETURN_IF_ERROR(

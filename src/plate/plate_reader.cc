@@ -240,6 +240,7 @@ class PipelineReader final : public PlateReader {
     for (int size : sizes) {
       DetectorOptions detector_options;
       detector_options.max_side = size;
+      detector_options.proposal_max_side = options_.detector_proposal_max_side;
       std::vector<TextBox> boxes;
       PORTCULLIS_RETURN_IF_ERROR(detector_->Detect(bgr, detector_options, &boxes));
       bool confident = false;
@@ -337,6 +338,10 @@ Status PlateReader::Open(const PlateReaderOptions& options, std::unique_ptr<Plat
   if (options.coarse_detector_max_side != 0 &&
       (options.coarse_detector_max_side < 64 || options.coarse_detector_max_side > 4096)) {
     return Status::InvalidArgument("coarse_detector_max_side must be 0 or in [64, 4096]");
+  }
+  if (options.detector_proposal_max_side != 0 &&
+      (options.detector_proposal_max_side < 64 || options.detector_proposal_max_side > 4096)) {
+    return Status::InvalidArgument("detector_proposal_max_side must be 0 or in [64, 4096]");
   }
   const std::string model_dir =
       FromEnvOr(options.model_dir, "PORTCULLIS_MODEL_DIR", PORTCULLIS_DEFAULT_MODEL_DIR);

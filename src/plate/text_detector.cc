@@ -36,10 +36,26 @@ Status TextDetector::Open(const std::string& model_path, std::unique_ptr<TextDet
   std::vector<uchar> model;
   PORTCULLIS_RETURN_IF_ERROR(ReadModelFile(model_path, &model));
   std::unique_ptr<TextDetector> result(new TextDetector(std::move(model)));
+  std::string region_path = model_path;
+  if (region_path.size() > 5 && region_path.substr(region_path.size() - 5) == ".onnx") {
+    region_path = region_path.substr(0, region_path.size() - 5) + "_region.onnx";
+    std::ifstream probe(region_path, std::ios::binary);
+    if (probe) PORTCULLIS_RETURN_IF_ERROR(ReadModelFile(region_path, &result->region_model_));
+  }
   // Load once now so a corrupt file fails at Open, not at the first image.
   try {
-    if (result->NetFor(cv::Size(640, 640)) == nullptr) {
-      return Status::Corruption("cannot load text detector: " + model_path);
+    cv::dnn::Net* net = result->NetFor(cv::Size(640, 640));
+    if (net == nullptr) return Status::Corruption("cannot load text detector: " + model_path);
+    for (const auto& name : net->getLayerNames()) {
+      if (name.rfind("onnx_node!se_pool_", 0) == 0) result->pool_layers_.push_back(name);
+    }
+    std::sort(result->pool_layers_.begin(), result->pool_layers_.end(),
+              [](const std::string& a, const std::string& b) {
+                return a.size() != b.size() ? a.size() < b.size() : a < b;  // se_pool_2 < _10
+              });
+    if (!result->region_model_.empty() &&
+        (result->pool_layers_.empty() || result->NetFor(cv::Size(64, 64), true) == nullptr)) {
+      return Status::Corruption("cannot load proposal-region detector: " + region_path);
     }
   } catch (const cv::Exception& e) {
     return Status::Corruption("cannot load text detector " + model_path + ": " + e.what());
@@ -48,17 +64,25 @@ Status TextDetector::Open(const std::string& model_path, std::unique_ptr<TextDet
   return Status::Ok();
 }
 
-cv::dnn::Net* TextDetector::NetFor(cv::Size input_size) {
-  auto key = std::make_pair(input_size.width, input_size.height);
+cv::dnn::Net* TextDetector::NetFor(cv::Size input_size, bool region) {
+  auto key = std::make_tuple(input_size.width, input_size.height, region);
   auto it = nets_.find(key);
   if (it == nets_.end()) {
-    cv::dnn::Net net = cv::dnn::readNetFromONNX(model_);
+    if (nets_.size() >= kMaxNets) {
+      auto oldest = std::min_element(nets_.begin(), nets_.end(), [](const auto& a, const auto& b) {
+        return a.second.last_use < b.second.last_use;
+      });
+      nets_.erase(oldest);
+    }
+    cv::dnn::Net net = cv::dnn::readNetFromONNX(region ? region_model_ : model_);
     if (net.empty()) return nullptr;
     net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
     net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
-    it = nets_.emplace(key, std::move(net)).first;
+    // cv::dnn::Net is a shared handle: the copy is cheap.
+    it = nets_.emplace(key, CachedNet{net, 0}).first;
   }
-  return &it->second;
+  it->second.last_use = ++uses_;
+  return &it->second.net;
 }
 
 namespace {
@@ -126,46 +150,186 @@ std::vector<TextBox> TextDetector::BoxesFromProbability(const cv::Mat& probabili
   return boxes;
 }
 
+namespace {
+
+int Round32(double v) { return std::max(32, static_cast<int>(std::lround(v / 32.0)) * 32); }
+
+// Grows [begin, begin + length) (image pixels, within [0, limit)) so that at `scale` it spans a
+// multiple of 64 network pixels: proposal regions then come in few distinct sizes, and each size
+// needs a Net of its own. Returns {start, length, network length}.
+std::array<int, 3> GrowToBucket(int begin, int length, int limit, double scale) {
+  const int net = std::max(64, static_cast<int>(std::ceil(length * scale / 64.0)) * 64);
+  const int want = static_cast<int>(std::ceil(net / scale));
+  if (want >= limit) return {0, limit, Round32(limit * scale)};
+  const int start = std::clamp(begin - (want - length) / 2, 0, limit - want);
+  return {start, want, net};
+}
+
+}  // namespace
+
+std::vector<cv::Rect> ProposeRegions(const cv::Mat& probability, float scale_x, float scale_y,
+                                     cv::Size image_size, int min_margin,
+                                     const DetectorOptions& options) {
+  std::vector<cv::Rect> regions;
+  if (probability.empty() || probability.type() != CV_32F || scale_x <= 0 || scale_y <= 0) {
+    return regions;
+  }
+  const cv::Rect image(0, 0, image_size.width, image_size.height);
+  cv::Mat mask = probability > options.proposal_threshold;
+  cv::Mat labels, stats, centroids;
+  const int count = cv::connectedComponentsWithStats(mask, labels, stats, centroids, 8, CV_32S);
+  const double margin = std::max(1, min_margin);
+  for (int i = 1; i < count; ++i) {
+    const double x0 = stats.at<int>(i, cv::CC_STAT_LEFT) / static_cast<double>(scale_x);
+    const double y0 = stats.at<int>(i, cv::CC_STAT_TOP) / static_cast<double>(scale_y);
+    const double x1 = x0 + stats.at<int>(i, cv::CC_STAT_WIDTH) / static_cast<double>(scale_x);
+    const double y1 = y0 + stats.at<int>(i, cv::CC_STAT_HEIGHT) / static_cast<double>(scale_y);
+    // A text line seen at coarse resolution may be cut short at its ends (the outer characters
+    // too faint) and its height underestimated; grow by its height (twice along the line), at
+    // least min_margin and at most four times that so one large blob does not take the image.
+    const double height = y1 - y0;
+    const double my = std::clamp(height, margin, 4 * margin);
+    const double mx = std::clamp(2 * height, margin, 4 * margin);
+    const cv::Point tl(static_cast<int>(std::floor(x0 - mx)),
+                       static_cast<int>(std::floor(y0 - my)));
+    const cv::Point br(static_cast<int>(std::ceil(x1 + mx)), static_cast<int>(std::ceil(y1 + my)));
+    const cv::Rect region = cv::Rect(tl, br) & image;
+    if (!region.empty()) regions.push_back(region);
+  }
+  // Overlapping regions become one: a line split across two passes would be read as two pieces.
+  for (bool merged = true; merged;) {
+    merged = false;
+    for (std::size_t i = 0; i < regions.size() && !merged; ++i) {
+      for (std::size_t j = i + 1; j < regions.size(); ++j) {
+        if ((regions[i] & regions[j]).empty()) continue;
+        regions[i] |= regions[j];
+        regions.erase(regions.begin() + static_cast<std::ptrdiff_t>(j));
+        merged = true;
+        break;
+      }
+    }
+  }
+  std::sort(regions.begin(), regions.end(), [](const cv::Rect& a, const cv::Rect& b) {
+    return a.y != b.y ? a.y < b.y : a.x < b.x;
+  });
+  return regions;
+}
+
+Status TextDetector::Probability(const cv::Mat& bgr, cv::Size input, cv::Mat* probability,
+                                 std::vector<cv::Mat>* pools_out,
+                                 const std::vector<cv::Mat>* pools_in) {
+  cv::Mat resized;
+  cv::resize(bgr, resized, input, 0, 0, cv::INTER_AREA);
+  // PaddleOCR's NormalizeImage: ImageNet mean/std applied to the channels in BGR order, as the
+  // network was trained (PaddleOCR decodes with OpenCV and never swaps to RGB).
+  cv::Mat blob = cv::dnn::blobFromImage(resized, 1.0, input, cv::Scalar(), /*swapRB=*/false);
+  const float mean[3] = {0.485f, 0.456f, 0.406f};
+  const float stdev[3] = {0.229f, 0.224f, 0.225f};
+  const int plane = input.width * input.height;
+  auto* data = blob.ptr<float>();
+  for (int c = 0; c < 3; ++c) {
+    float* p = data + static_cast<std::ptrdiff_t>(c) * plane;
+    for (int i = 0; i < plane; ++i) p[i] = (p[i] / 255.0f - mean[c]) / stdev[c];
+  }
+  cv::dnn::Net* net = NetFor(input, pools_in != nullptr);
+  if (net == nullptr) return Status::Internal("text detector network failed to load");
+  net->setInput(blob, pools_in != nullptr ? "x" : "");
+  if (pools_in != nullptr) {
+    if (pools_in->size() != pool_layers_.size()) return Status::Internal("SE averages missing");
+    for (std::size_t k = 0; k < pools_in->size(); ++k) {
+      net->setInput((*pools_in)[k], "se_pool_" + std::to_string(k));
+    }
+  }
+  cv::Mat out;
+  if (pools_out != nullptr) {
+    std::vector<cv::String> names = net->getUnconnectedOutLayersNames();
+    names.resize(1);
+    names.insert(names.end(), pool_layers_.begin(), pool_layers_.end());
+    std::vector<cv::Mat> outs;
+    net->forward(outs, names);
+    out = outs[0];
+    pools_out->clear();
+    for (std::size_t k = 1; k < outs.size(); ++k) pools_out->push_back(outs[k].clone());
+  } else {
+    out = net->forward();  // [1, 1, H, W]
+  }
+  if (out.dims != 4 || out.size[2] != input.height || out.size[3] != input.width) {
+    return Status::Internal("text detector: unexpected output shape");
+  }
+  // A copy: the Net reuses its output buffer at the next forward.
+  cv::Mat(input.height, input.width, CV_32F, out.ptr<float>()).copyTo(*probability);
+  return Status::Ok();
+}
+
+Status TextDetector::DetectAt(const cv::Mat& bgr, double scale, const DetectorOptions& options,
+                              std::vector<TextBox>* boxes) {
+  const cv::Size input(Round32(bgr.cols * scale), Round32(bgr.rows * scale));
+  cv::Mat probability;
+  PORTCULLIS_RETURN_IF_ERROR(Probability(bgr, input, &probability));
+  auto sx = static_cast<float>(input.width) / static_cast<float>(bgr.cols);
+  auto sy = static_cast<float>(input.height) / static_cast<float>(bgr.rows);
+  *boxes = BoxesFromProbability(probability, sx, sy, options);
+  return Status::Ok();
+}
+
 Status TextDetector::Detect(const cv::Mat& bgr, const DetectorOptions& options,
                             std::vector<TextBox>* boxes) {
   boxes->clear();
   if (bgr.empty() || bgr.type() != CV_8UC3) {
     return Status::InvalidArgument("text detector needs a non-empty 8-bit BGR image");
   }
+  if (options.max_side < 32 || options.proposal_max_side < 0) {
+    return Status::InvalidArgument("text detector: max_side must be >= 32, proposal_max_side >= 0");
+  }
   // Scale the longer side to max_side (never up), both sides to multiples of 32 as the network's
   // five stride-2 stages require.
-  double scale =
-      std::min(1.0, static_cast<double>(options.max_side) / std::max(bgr.cols, bgr.rows));
-  auto round32 = [](double v) {
-    return std::max(32, static_cast<int>(std::lround(v / 32.0)) * 32);
-  };
-  cv::Size input(round32(bgr.cols * scale), round32(bgr.rows * scale));
+  const int longer = std::max(bgr.cols, bgr.rows);
+  const double scale = std::min(1.0, static_cast<double>(options.max_side) / longer);
+  const double proposal_scale =
+      std::min(1.0, static_cast<double>(options.proposal_max_side) / longer);
   try {
-    cv::Mat resized;
-    cv::resize(bgr, resized, input, 0, 0, cv::INTER_AREA);
-    // PaddleOCR's NormalizeImage: ImageNet mean/std applied to the channels in BGR order, as the
-    // network was trained (PaddleOCR decodes with OpenCV and never swaps to RGB).
-    cv::Mat blob = cv::dnn::blobFromImage(resized, 1.0, input, cv::Scalar(), /*swapRB=*/false);
-    const float mean[3] = {0.485f, 0.456f, 0.406f};
-    const float stdev[3] = {0.229f, 0.224f, 0.225f};
-    const int plane = input.width * input.height;
-    auto* data = blob.ptr<float>();
-    for (int c = 0; c < 3; ++c) {
-      float* p = data + static_cast<std::ptrdiff_t>(c) * plane;
-      for (int i = 0; i < plane; ++i) p[i] = (p[i] / 255.0f - mean[c]) / stdev[c];
+    // A proposal pass pays only when it is clearly cheaper than the full pass.
+    if (options.proposal_max_side == 0 || proposal_scale > 0.8 * scale || region_model_.empty()) {
+      return DetectAt(bgr, scale, options, boxes);
     }
-    cv::dnn::Net* net = NetFor(input);
-    if (net == nullptr) return Status::Internal("text detector network failed to load");
-    net->setInput(blob);
-    cv::Mat out = net->forward();  // [1, 1, H, W]
-    if (out.dims != 4 || out.size[2] != input.height || out.size[3] != input.width) {
-      return Status::Internal("text detector: unexpected output shape");
+    const cv::Size coarse_input(Round32(bgr.cols * proposal_scale),
+                                Round32(bgr.rows * proposal_scale));
+    cv::Mat coarse;
+    std::vector<cv::Mat> pools;
+    PORTCULLIS_RETURN_IF_ERROR(Probability(bgr, coarse_input, &coarse, &pools));
+    const auto min_margin = static_cast<int>(std::ceil(32 / scale));
+    const std::vector<cv::Rect> regions = ProposeRegions(
+        coarse, static_cast<float>(coarse_input.width) / static_cast<float>(bgr.cols),
+        static_cast<float>(coarse_input.height) / static_cast<float>(bgr.rows), bgr.size(),
+        min_margin, options);
+    double area = 0;
+    for (const auto& r : regions) area += r.area();
+    if (area > static_cast<double>(options.proposal_max_area) * bgr.cols * bgr.rows) {
+      return DetectAt(bgr, scale, options, boxes);
     }
-    cv::Mat probability(input.height, input.width, CV_32F, out.ptr<float>());
-    auto sx = static_cast<float>(input.width) / static_cast<float>(bgr.cols);
-    auto sy = static_cast<float>(input.height) / static_cast<float>(bgr.rows);
-    *boxes = BoxesFromProbability(probability, sx, sy, options);
+    for (const auto& region : regions) {
+      const auto [x, width, net_width] = GrowToBucket(region.x, region.width, bgr.cols, scale);
+      const auto [y, height, net_height] = GrowToBucket(region.y, region.height, bgr.rows, scale);
+      const cv::Rect grown(x, y, width, height);
+      cv::Mat probability;
+      PORTCULLIS_RETURN_IF_ERROR(
+          Probability(bgr(grown), cv::Size(net_width, net_height), &probability, nullptr, &pools));
+      std::vector<TextBox> found = BoxesFromProbability(
+          probability, static_cast<float>(net_width) / static_cast<float>(width),
+          static_cast<float>(net_height) / static_cast<float>(height), options);
+      for (auto& box : found) {
+        for (auto& c : box.corners) c += cv::Point2f(static_cast<float>(x), static_cast<float>(y));
+        // Grown regions may overlap; a line belongs to the (disjoint) region around its centre.
+        const cv::Point2f centre = (box.corners[0] + box.corners[2]) * 0.5f;
+        if (region.contains(cv::Point(static_cast<int>(centre.x), static_cast<int>(centre.y)))) {
+          boxes->push_back(box);
+        }
+      }
+    }
+    std::sort(boxes->begin(), boxes->end(),
+              [](const TextBox& a, const TextBox& b) { return a.score > b.score; });
   } catch (const cv::Exception& e) {
+    boxes->clear();
     return Status::Internal(std::string("text detector: ") + e.what());
   }
   return Status::Ok();

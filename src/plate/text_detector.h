@@ -6,9 +6,11 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -35,10 +37,30 @@ struct DetectorOptions {
   float box_threshold = 0.5f;  // minimum mean probability of a box
   float unclip_ratio = 1.6f;   // DB shrinks text regions in training; this grows them back
   float min_height = 4.0f;     // boxes thinner than this (in image pixels) are dropped
+  // Proposal stage: when > 0 and below max_side, the whole image is first run at this (cheaper)
+  // size, and the max_side pass runs only on the regions where that coarse probability map
+  // exceeds proposal_threshold (grown by a margin), not on the whole image. Every box still
+  // comes from the full-resolution pass, so there is no early exit on a coarse read; the coarse
+  // pass only decides where to look. 0 disables it.
+  int proposal_max_side = 0;
+  float proposal_threshold = 0.05f;
+  // Above this fraction of the image, the regions are merged back into one whole-image pass.
+  float proposal_max_area = 0.5f;
 };
+
+// The regions, in image pixels, that a proposal probability map (CV_32F, computed for the image
+// scaled by scale_x, scale_y) asks the full-resolution pass to look at: each connected region
+// above options.proposal_threshold, grown by a margin of one text height vertically and two
+// horizontally (at least min_margin image pixels), overlapping regions merged, clamped to
+// image_size. Sorted top to bottom, left to right.
+std::vector<cv::Rect> ProposeRegions(const cv::Mat& probability, float scale_x, float scale_y,
+                                     cv::Size image_size, int min_margin,
+                                     const DetectorOptions& options);
 
 class TextDetector {
  public:
+  // Loads model_path and, when it exists, the proposal-region model beside it
+  // (plate_det.onnx -> plate_det_region.onnx).
   static Status Open(const std::string& model_path, std::unique_ptr<TextDetector>* detector);
 
   Status Detect(const cv::Mat& bgr, const DetectorOptions& options, std::vector<TextBox>* boxes);
@@ -50,12 +72,33 @@ class TextDetector {
 
  private:
   explicit TextDetector(std::vector<uchar> model) : model_(std::move(model)) {}
-  cv::dnn::Net* NetFor(cv::Size input_size);
+  // The Net for one input size, of the whole-image model or (region) the proposal-region model.
+  cv::dnn::Net* NetFor(cv::Size input_size, bool region = false);
+  // Runs the network on `bgr` resized to `input` (multiples of 32); *probability is a copy of
+  // the output map, input.height x input.width. With pools_out, also returns the squeeze-and-
+  // excitation averages of this pass; with pools_in, runs the region model with those averages.
+  Status Probability(const cv::Mat& bgr, cv::Size input, cv::Mat* probability,
+                     std::vector<cv::Mat>* pools_out = nullptr,
+                     const std::vector<cv::Mat>* pools_in = nullptr);
+  // The whole image at `scale`; boxes in image coordinates.
+  Status DetectAt(const cv::Mat& bgr, double scale, const DetectorOptions& options,
+                  std::vector<TextBox>* boxes);
 
+  struct CachedNet {
+    cv::dnn::Net net;
+    std::uint64_t last_use = 0;
+  };
   std::vector<uchar> model_;
+  // plate_det_region.onnx beside the detector (empty: no proposal stage; Detect then always
+  // runs the whole image): the detector with its SE averages as inputs.
+  std::vector<uchar> region_model_;
+  std::vector<std::string> pool_layers_;  // "onnx_node!se_pool_<k>" in the whole-image model
   // OpenCV 4.6 returns zeros when one Net is reused with a new input size, so each input size
-  // gets its own Net (they share nothing but the serialized model).
-  std::map<std::pair<int, int>, cv::dnn::Net> nets_;
+  // gets its own Net (they share nothing but the serialized model). Proposal regions come in
+  // many sizes, so the cache is bounded: the least recently used Net goes first.
+  static constexpr std::size_t kMaxNets = 24;
+  std::map<std::tuple<int, int, bool>, CachedNet> nets_;
+  std::uint64_t uses_ = 0;
 };
 
 // Reads a whole (model) file into memory; shared by the detector and the recogniser.

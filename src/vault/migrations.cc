@@ -27,6 +27,19 @@ const std::vector<Migration>& AllMigrations() {
        {"CREATE INDEX records_by_kek ON records (kek_id)",
         "CREATE INDEX records_by_expiry ON records (expires_micros)",
         "CREATE INDEX records_by_created ON records (created_micros, id)"}},
+      // SQLite keeps large sealed bodies in append-only segment files next to the database
+      // (written once and fdatasync'ed before the row commits) instead of in the row, where WAL
+      // and checkpoint wrote every body twice; the row names segment, offset, length and CRC-32C.
+      // blob_segment 0 means "the body is in `sealed`" (every PostgreSQL row, small SQLite
+      // bodies, and every row written before this step). Segment ids are never reused.
+      {3,
+       "sealed bodies in append-only segment files (SQLite)",
+       {"ALTER TABLE records ADD COLUMN blob_segment {INT64} NOT NULL DEFAULT 0",
+        "ALTER TABLE records ADD COLUMN blob_offset {INT64} NOT NULL DEFAULT 0",
+        "ALTER TABLE records ADD COLUMN blob_length {INT64} NOT NULL DEFAULT 0",
+        "ALTER TABLE records ADD COLUMN blob_crc32c {INT64} NOT NULL DEFAULT 0",
+        "CREATE TABLE blob_segments (id {INT64} PRIMARY KEY, created_micros {INT64} NOT NULL)",
+        "CREATE INDEX records_by_segment ON records (blob_segment, blob_offset)"}},
   };
   return kMigrations;
 }

@@ -1,5 +1,7 @@
 // Unit tests of the face subsystem that need no models: template wiping and (de)serialisation,
 // and the evaluation metrics on hand-made distances.
+#include <dlfcn.h>
+
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -140,6 +142,22 @@ TEST(FaceMetricsTest, IdentificationRankOneAndFnirAtFpir) {
   EXPECT_NEAR(s.fpir, 0.01, 1e-9);  // one non-mated probe (0.70) at or below the threshold
   EXPECT_LT(s.threshold, 0.71);
   EXPECT_NEAR(s.fnir, 0.2, 1e-9);  // the wrong one and the far one
+}
+
+// The service and the lane agent rely on this to keep one engine per core. The project
+// installs OpenBLAS (libopenblas0-pthread), so the knob must exist and must take effect.
+TEST(FaceBlasThreadsTest, SetsOpenBlasThreadCount) {
+  void* get_symbol = dlsym(RTLD_DEFAULT, "openblas_get_num_threads");
+  ASSERT_NE(get_symbol, nullptr)
+      << "OpenBLAS is not the BLAS in use (scripts/install.sh installs it)";
+  using GetThreads = int (*)();
+  GetThreads get = nullptr;
+  std::memcpy(&get, &get_symbol, sizeof(get));
+  const int before = get();
+  ASSERT_TRUE(SetBlasThreads(1));
+  EXPECT_EQ(get(), 1);
+  ASSERT_TRUE(SetBlasThreads(before));
+  EXPECT_EQ(get(), before);
 }
 
 }  // namespace

@@ -99,12 +99,16 @@ class BadFileTest : public ::testing::Test {
     path_ = dir_ + "/vault.db";
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
-  // A store of `records` 50 KB records, closed (so the WAL is checkpointed into the file).
-  std::vector<StoredRecord> Fill(std::uint32_t records) {
+  // A store of `records` records of up to 50 KB, closed (so the WAL is checkpointed into the
+  // file). With `body` set, every body has exactly that size instead.
+  std::vector<StoredRecord> Fill(std::uint32_t records, std::size_t body = 0) {
     std::unique_ptr<RecordStore> store;
     EXPECT_TRUE(RecordStore::Open("sqlite:" + path_, &store).ok());
     EXPECT_TRUE(store->Migrate().ok());
     std::vector<StoredRecord> batch = testing::Batch(1, records, std::size_t{50} * 1024);
+    for (std::size_t i = 0; body != 0 && i < batch.size(); ++i) {
+      batch[i].sealed = testing::RandomBytes(i, body);
+    }
     Status s = store->Put(batch);
     EXPECT_TRUE(s.ok()) << s.ToString();
     return batch;
@@ -122,9 +126,10 @@ TEST_F(BadFileTest, AGarbageFileIsCorruption) {
 }
 
 TEST_F(BadFileTest, ATruncatedDatabaseIsCorruptionNotACrash) {
-  std::vector<StoredRecord> records = Fill(40);  // ~2 MB
+  // The 50 KB bodies live in the segment file; the database holds 40 rows over several pages.
+  std::vector<StoredRecord> records = Fill(40);
   auto size = std::filesystem::file_size(path_);
-  ASSERT_GT(size, 1000000U);
+  ASSERT_GT(size, 16384U);
   std::filesystem::resize_file(path_, size / 3);
   std::unique_ptr<RecordStore> store;
   Status s = RecordStore::Open("sqlite:" + path_, &store);
@@ -144,6 +149,78 @@ TEST_F(BadFileTest, ATruncatedDatabaseIsCorruptionNotACrash) {
     }
   }
   EXPECT_EQ(s.code(), Status::Code::kCorruption) << s.ToString();
+}
+
+// 4 of these make a batch that goes to a segment file (over 256 KiB of bodies over 4 KiB).
+constexpr std::size_t kSegmentBody = std::size_t{100} * 1024;
+
+// The segment files that hold large bodies (docs/vault-store.md): damage there is Corruption
+// for the record it hits, never wrong bytes, and the other records still read.
+std::string OnlySegment(const std::string& db_path) {
+  std::vector<std::string> segments;
+  for (const auto& entry : std::filesystem::directory_iterator(db_path + ".blobs")) {
+    segments.push_back(entry.path().string());
+  }
+  EXPECT_EQ(segments.size(), 1U);
+  return segments.empty() ? std::string() : segments.front();
+}
+
+TEST_F(BadFileTest, ATruncatedSegmentIsCorruptionForTheRecordsItCut) {
+  std::vector<StoredRecord> records = Fill(4, kSegmentBody);
+  const std::string segment = OnlySegment(path_);
+  const auto size = std::filesystem::file_size(segment);
+  std::uint64_t total = 0;
+  for (const StoredRecord& r : records) total += r.sealed.size();
+  ASSERT_EQ(size, total);  // each body written once, back to back
+  std::filesystem::resize_file(segment, size - 1);
+  std::unique_ptr<RecordStore> store;
+  ASSERT_TRUE(RecordStore::Open("sqlite:" + path_, &store).ok());
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    StoredRecord got;
+    Status s = store->Get(records[i].meta.id, &got);
+    if (i + 1 < records.size()) {
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      EXPECT_EQ(got, records[i]);
+    } else {
+      EXPECT_EQ(s.code(), Status::Code::kCorruption) << s.ToString();
+      EXPECT_NE(s.message().find("truncated"), std::string::npos) << s.message();
+      EXPECT_TRUE(got.sealed.empty());
+    }
+  }
+}
+
+TEST_F(BadFileTest, AFlippedBitInASegmentIsCorruption) {
+  std::vector<StoredRecord> records = Fill(4, kSegmentBody);
+  const std::string segment = OnlySegment(path_);
+  {
+    std::fstream f(segment, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(100);
+    char c = 0;
+    f.read(&c, 1);
+    c = static_cast<char>(c ^ 0x10);
+    f.seekp(100);
+    f.write(&c, 1);
+  }
+  std::unique_ptr<RecordStore> store;
+  ASSERT_TRUE(RecordStore::Open("sqlite:" + path_, &store).ok());
+  StoredRecord got;
+  Status s = store->Get(records[0].meta.id, &got);
+  EXPECT_EQ(s.code(), Status::Code::kCorruption) << s.ToString();
+  EXPECT_NE(s.message().find("CRC"), std::string::npos) << s.message();
+  ASSERT_TRUE(store->Get(records[1].meta.id, &got).ok());
+  EXPECT_EQ(got, records[1]);
+}
+
+TEST_F(BadFileTest, AMissingSegmentIsCorruptionNamingIt) {
+  std::vector<StoredRecord> records = Fill(4, kSegmentBody);
+  const std::string segment = OnlySegment(path_);
+  std::filesystem::remove(segment);
+  std::unique_ptr<RecordStore> store;
+  ASSERT_TRUE(RecordStore::Open("sqlite:" + path_, &store).ok());
+  StoredRecord got;
+  Status s = store->Get(records[0].meta.id, &got);
+  EXPECT_EQ(s.code(), Status::Code::kCorruption) << s.ToString();
+  EXPECT_NE(s.message().find(segment), std::string::npos) << s.message();
 }
 
 TEST_F(BadFileTest, AFileCutInsideItsHeaderIsCorruption) {

@@ -8,8 +8,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "store_test_records.h"
 #include "store_test_util.h"
@@ -510,6 +514,238 @@ TEST_P(StoreTest, SigkillMidWriteLosesNoAcknowledgedBatchAndHalvesNone) {
   EXPECT_EQ(ListAll(filter).size(), complete_records);
   EXPECT_GE(complete_records, acked.size() * kBatchSize);
 }
+
+// --- SQLite segment files: crash between body and row, torn tail, shredding ---------------------
+
+std::string ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+std::vector<std::string> SegmentFiles(const std::string& db_path) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(db_path + ".blobs", ec)) {
+    files.push_back(e.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// Bytes a batch puts into segment files: bodies over 4 KiB (smaller ones stay in the row), when
+// they add up to 256 KiB or more (a smaller batch stays on the WAL path).
+std::uint64_t SegmentBytes(std::uint64_t batch, std::uint32_t size, std::size_t max_body) {
+  std::uint64_t bytes = 0;
+  for (const StoredRecord& r : testing::Batch(batch, size, max_body)) {
+    if (r.sealed.size() > 4096) bytes += r.sealed.size();
+  }
+  return bytes >= (std::uint64_t{256} << 10) ? bytes : 0;
+}
+
+class SegmentCrashTest : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    dir_ = testing::MakeTempDir();
+    path_ = dir_ + "/vault.db";
+    uri_ = "sqlite:" + path_;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string dir_, path_, uri_;
+};
+
+// The writer dies at the fault point (after its bodies were written, or written and synced, but
+// before their rows committed) in its 4th batch: the 3 acknowledged batches read back intact,
+// the 4th is absent, its bodies are unreferenced bytes at the segment's tail. A torn tail (cut in
+// the middle of those bytes) changes nothing. A new writer carries on in a new segment. The
+// purge's scrub cuts the dead segment back to its last live byte, and deleting rows removes their
+// bodies' bytes from the files (crypto-shredding's storage half); an empty segment is unlinked.
+TEST_P(SegmentCrashTest, KillBetweenBodyWriteAndRowCommitThenScrubAndShred) {
+  constexpr std::uint32_t kBatchSize = 16;
+  constexpr std::size_t kMaxBody = std::size_t{128} * 1024;
+  for (std::uint64_t b : {0, 1, 2, 3, 100, 101}) {
+    ASSERT_GT(SegmentBytes(b, kBatchSize, kMaxBody), 0U) << "batch " << b << " is not a segment's";
+  }
+  {
+    std::unique_ptr<RecordStore> store;
+    ASSERT_TRUE(RecordStore::Open(uri_, &store).ok());
+    ASSERT_TRUE(store->Migrate().ok());
+  }
+  ::setenv("VAULT_WRITER_KILL_AT", (std::string(GetParam()) + ":3").c_str(), 1);
+  Writer writer({uri_, "0", "10", std::to_string(kBatchSize), std::to_string(kMaxBody)});
+  ::unsetenv("VAULT_WRITER_KILL_AT");
+  ASSERT_TRUE(writer.started());
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(writer.ReadLine(), "ack " + std::to_string(i));
+  EXPECT_EQ(writer.ReadLine(), "");  // killed, not an error line
+  const int status = writer.Wait();
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+
+  std::uint64_t acked_bytes = 0;
+  for (std::uint64_t b = 0; b < 3; ++b) acked_bytes += SegmentBytes(b, kBatchSize, kMaxBody);
+  std::vector<std::string> segments = SegmentFiles(path_);
+  ASSERT_EQ(segments.size(), 1U);
+  const std::string first_segment = segments.front();
+  const auto crashed_size = std::filesystem::file_size(first_segment);
+  EXPECT_EQ(crashed_size, acked_bytes + SegmentBytes(3, kBatchSize, kMaxBody));
+  // A torn append: the crash cut the 4th batch's bodies in the middle.
+  std::filesystem::resize_file(first_segment, acked_bytes + (crashed_size - acked_bytes) / 2);
+
+  Writer next({uri_, "100", "2", std::to_string(kBatchSize), std::to_string(kMaxBody)});
+  ASSERT_TRUE(next.started());
+  EXPECT_EQ(next.ReadLine(), "ack 100");
+  EXPECT_EQ(next.ReadLine(), "ack 101");
+  EXPECT_EQ(next.ReadLine(), "");
+  next.Wait();
+  EXPECT_EQ(SegmentFiles(path_).size(), 2U) << "the new writer appends to a segment of its own";
+
+  std::unique_ptr<RecordStore> store;
+  ASSERT_TRUE(RecordStore::Open(uri_, &store).ok());
+  auto check = [&](std::uint64_t b, bool want) {
+    for (const StoredRecord& r : testing::Batch(b, kBatchSize, kMaxBody)) {
+      StoredRecord got;
+      Status s = store->Get(r.meta.id, &got);
+      if (want) {
+        ASSERT_TRUE(s.ok()) << "batch " << b << ": " << s.ToString();
+        EXPECT_EQ(got, r);
+      } else {
+        EXPECT_EQ(s.code(), Status::Code::kNotFound) << "batch " << b << ": " << s.ToString();
+      }
+    }
+  };
+  for (std::uint64_t b : {0, 1, 2, 100, 101}) check(b, true);
+  check(3, false);
+
+  // The purge's last step scrubs: the orphaned, torn tail of the dead segment is cut off.
+  std::vector<std::string> deleted;
+  ASSERT_TRUE(store->DeleteExpired(0, &deleted).ok());
+  EXPECT_TRUE(deleted.empty());
+  EXPECT_EQ(std::filesystem::file_size(first_segment), acked_bytes);
+  for (std::uint64_t b : {0, 1, 2, 100, 101}) check(b, true);
+
+  // Shredding batch 1's KEK's rows: their bodies' bytes are gone from every segment file.
+  std::vector<StoredRecord> doomed;
+  for (std::uint64_t b : {0, 1, 2, 100, 101}) {
+    for (const StoredRecord& r : testing::Batch(b, kBatchSize, kMaxBody)) {
+      if (r.kek_id == "kek/plate/1" && r.sealed.size() > 4096) doomed.push_back(r);
+    }
+  }
+  ASSERT_FALSE(doomed.empty());
+  std::string all_bytes;
+  for (const std::string& f : SegmentFiles(path_)) all_bytes += ReadWholeFile(f);
+  for (const StoredRecord& r : doomed) {
+    ASSERT_NE(all_bytes.find(r.sealed.substr(0, 256)), std::string::npos);
+  }
+  ASSERT_TRUE(store->DeleteByKek("kek/plate/1", &deleted).ok());
+  all_bytes.clear();
+  for (const std::string& f : SegmentFiles(path_)) all_bytes += ReadWholeFile(f);
+  for (const StoredRecord& r : doomed) {
+    EXPECT_EQ(all_bytes.find(r.sealed.substr(0, 256)), std::string::npos)
+        << "body of deleted record " << r.meta.id << " is still in a segment file";
+  }
+  // Everything else still reads; when every row is gone, so are the segment files.
+  for (std::uint64_t b : {0, 1, 2, 100, 101}) {
+    for (const StoredRecord& r : testing::Batch(b, kBatchSize, kMaxBody)) {
+      StoredRecord got;
+      Status s = store->Get(r.meta.id, &got);
+      if (r.kek_id == "kek/plate/1") {
+        EXPECT_EQ(s.code(), Status::Code::kNotFound);
+      } else {
+        ASSERT_TRUE(s.ok()) << s.ToString();
+        EXPECT_EQ(got, r);
+      }
+    }
+  }
+  ASSERT_TRUE(store->DeleteExpired(std::numeric_limits<std::int64_t>::max(), &deleted).ok());
+  EXPECT_FALSE(deleted.empty());
+  EXPECT_TRUE(SegmentFiles(path_).empty());
+}
+
+// A backup copies the segment files its rows point into: it reads back whole after the
+// original's rows, and their bodies, are deleted.
+TEST_F(SegmentCrashTest, ABackupCarriesItsSegments) {
+  const std::vector<StoredRecord> batch = testing::Batch(0, 16, std::size_t{128} * 1024);
+  ASSERT_GT(SegmentBytes(0, 16, std::size_t{128} * 1024), 0U);
+  std::unique_ptr<RecordStore> store;
+  ASSERT_TRUE(RecordStore::Open(uri_, &store).ok());
+  ASSERT_TRUE(store->Migrate().ok());
+  ASSERT_TRUE(store->Put(batch).ok());
+  ASSERT_TRUE(store->Backup("sqlite:" + dir_ + "/copy.db").ok());
+  EXPECT_EQ(SegmentFiles(dir_ + "/copy.db").size(), 1U);
+  std::vector<std::string> deleted;
+  ASSERT_TRUE(store->DeleteExpired(std::numeric_limits<std::int64_t>::max(), &deleted).ok());
+  EXPECT_EQ(deleted.size(), batch.size());
+  std::unique_ptr<RecordStore> copy;
+  ASSERT_TRUE(RecordStore::Open("sqlite:" + dir_ + "/copy.db", &copy).ok());
+  for (const StoredRecord& r : batch) {
+    StoredRecord got;
+    ASSERT_TRUE(copy->Get(r.meta.id, &got).ok()) << r.meta.id;
+    EXPECT_EQ(got, r);
+  }
+}
+
+// Group commit: batches from concurrent callers share one fdatasync and one WAL commit, yet each
+// stands or falls alone — a batch with a duplicate id fails by itself, its neighbours commit.
+TEST_F(SegmentCrashTest, ConcurrentBatchesCommitTogetherButFailAlone) {
+  std::unique_ptr<RecordStore> store;
+  ASSERT_TRUE(RecordStore::Open(uri_, &store).ok());
+  ASSERT_TRUE(store->Migrate().ok());
+  auto make = [](std::uint64_t b) {
+    std::vector<StoredRecord> batch = testing::Batch(b, 4, 1024);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      batch[i].sealed = testing::RandomBytes(b * 10 + i, std::size_t{100} * 1024);
+    }
+    return batch;
+  };
+  const std::vector<StoredRecord> first = make(999);
+  ASSERT_TRUE(store->Put(first).ok());
+  constexpr int kThreads = 4;
+  constexpr std::uint64_t kBatches = 8;
+  std::vector<std::vector<Status>> results(kThreads);
+  std::vector<std::thread> threads;
+  threads.reserve(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (std::uint64_t b = 0; b < kBatches; ++b) {
+        std::vector<StoredRecord> batch = make(static_cast<std::uint64_t>(t) * 100 + b);
+        // Thread 0's odd batches end with a record that already exists.
+        if (t == 0 && b % 2 == 1) batch.back() = first.front();
+        results[static_cast<std::size_t>(t)].push_back(store->Put(batch));
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) {
+    for (std::uint64_t b = 0; b < kBatches; ++b) {
+      const bool bad = t == 0 && b % 2 == 1;
+      const Status& s = results[static_cast<std::size_t>(t)][b];
+      if (bad) {
+        EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << s.ToString();
+      } else {
+        EXPECT_TRUE(s.ok()) << "thread " << t << " batch " << b << ": " << s.ToString();
+      }
+      std::vector<StoredRecord> batch = make(static_cast<std::uint64_t>(t) * 100 + b);
+      if (bad) batch.pop_back();  // the duplicate; the rest of its batch must be absent
+      for (const StoredRecord& r : batch) {
+        StoredRecord got;
+        Status g = store->Get(r.meta.id, &got);
+        if (bad) {
+          EXPECT_EQ(g.code(), Status::Code::kNotFound) << g.ToString();
+        } else {
+          ASSERT_TRUE(g.ok()) << g.ToString();
+          EXPECT_EQ(got, r);
+        }
+      }
+    }
+  }
+  StoredRecord got;
+  ASSERT_TRUE(store->Get(first.front().meta.id, &got).ok());
+  EXPECT_EQ(got, first.front());
+}
+
+INSTANTIATE_TEST_SUITE_P(Points, SegmentCrashTest,
+                         ::testing::Values("bodies-written", "bodies-synced"),
+                         [](const ::testing::TestParamInfo<const char*>& point) {
+                           return std::string(point.param).substr(7);  // "written", "synced"
+                         });
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres),

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -397,7 +398,12 @@ TEST(VaultBackupTest, ABackupTakenBeforePurgeCannotDecryptShreddedRecords) {
   };
   const std::string citizen = put(RecordType::kKeptCapture, SubjectCategory::kCitizen, "c");
   const std::string non_citizen = put(RecordType::kKeptCapture, SubjectCategory::kNonCitizen, "n");
-  const std::string plate = put(RecordType::kPlateRead, SubjectCategory::kVehicle, "p");
+  // Large enough to live in a segment file beside the database: the backup must carry it too.
+  const std::string plate_body(60 * 1024, 'p');
+  const std::string plate = put(RecordType::kPlateRead, SubjectCategory::kVehicle, plate_body);
+  const std::string citizen_photo(60 * 1024, 'c');
+  const std::string citizen_big =
+      put(RecordType::kKeptCapture, SubjectCategory::kCitizen, citizen_photo);
 
   // The backup: a consistent copy of the database, as an operator's nightly job would make.
   std::unique_ptr<RecordStore> live;
@@ -408,7 +414,9 @@ TEST(VaultBackupTest, ABackupTakenBeforePurgeCannotDecryptShreddedRecords) {
   env.now = kStart + 2 * kDay;  // citizen captures (12 h) expired; non-citizen (14 d) not
   PurgeReport report;
   ASSERT_TRUE(vault->Purge(ctx, false, &report).ok());
-  EXPECT_EQ(report.records, std::vector<std::string>{citizen});
+  std::vector<std::string> shredded{citizen, citizen_big};
+  std::sort(shredded.begin(), shredded.end());
+  EXPECT_EQ(report.records, shredded);
 
   // Restore the backup: the shredded row is back in the database, but its key is gone.
   VaultOptions restored = options;
@@ -419,10 +427,12 @@ TEST(VaultBackupTest, ABackupTakenBeforePurgeCannotDecryptShreddedRecords) {
   RecordMeta meta;
   EXPECT_EQ(vault->Get(ctx, citizen, &meta, &body).code(), Status::Code::kNotFound);
   EXPECT_TRUE(body.empty());
+  EXPECT_EQ(vault->Get(ctx, citizen_big, &meta, &body).code(), Status::Code::kNotFound);
+  EXPECT_TRUE(body.empty());
   ASSERT_TRUE(vault->Get(ctx, non_citizen, &meta, &body).ok());
   EXPECT_EQ(body, "n");
   ASSERT_TRUE(vault->Get(ctx, plate, &meta, &body).ok());
-  EXPECT_EQ(body, "p");
+  EXPECT_EQ(body, plate_body);
   vault.reset();
   std::filesystem::remove_all(dir);
 }
