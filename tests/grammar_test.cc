@@ -444,6 +444,56 @@ TEST(RegionGrammarPriorTest, PatternsAndFreeForm) {
   EXPECT_DOUBLE_EQ(g.Prior("XYZ"), 0.5);
 }
 
+TEST(RegionGrammarPriorTest, DigitsOnlyWeight) {
+  RegionGrammar g =
+      ParseOrDie(R"({"region": "t", "alphabet": "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+      "free_form": {"min_length": 4, "max_length": 6, "min_digits": 2, "min_letters": 0,
+                    "weight": 0.5, "digits_only_weight": 0.1}})");
+  EXPECT_DOUBLE_EQ(g.free_digits_only_weight, 0.1);
+  EXPECT_DOUBLE_EQ(g.Prior("12345"), 0.1);
+  EXPECT_DOUBLE_EQ(g.Prior("1234A"), 0.5);
+  EXPECT_EQ(g.Prior("ABCDE"), 0.0);  // still two digits at least
+  // Without the field, text without letters weighs as much as any free-form text.
+  RegionGrammar plain = ParseOrDie(R"({"region": "t", "alphabet": "0123456789ABC",
+      "free_form": {"min_length": 4, "max_length": 6, "min_digits": 2, "weight": 0.5}})");
+  EXPECT_DOUBLE_EQ(plain.Prior("12345"), 0.5);
+  // Out of range is Corruption naming the field.
+  for (const char* weight : {"0", "-0.5", "1.5"}) {
+    RegionGrammar bad;
+    Status s = RegionGrammar::Parse(
+        std::string(R"({"region": "t", "alphabet": "0123456789A", "free_form": {"min_length": 4,
+        "max_length": 6, "weight": 0.5, "digits_only_weight": )") +
+            weight + "}}",
+        "bad.json", &bad);
+    EXPECT_EQ(s.code(), Code::kCorruption) << weight;
+    EXPECT_NE(s.message().find("digits_only_weight"), std::string::npos) << s.message();
+  }
+}
+
+TEST(DateOrTimeTest, StampsBurnedIntoFrames) {
+  for (const char* raw : {"2014-06-12", "2014-06-1810-19-19", "2014/06/12", "12:34:56", "06/12/14",
+                          "2014-06-",    // cut at the edge of the detected line
+                          "2014-06",     // a year-first date cut shorter still
+                          "Z014-06-12",  // a "2" read as a "Z"
+                          "12.06.2014"}) {
+    EXPECT_TRUE(LooksLikeDateOrTime(raw)) << raw;
+  }
+}
+
+TEST(DateOrTimeTest, PlatesAndOtherTextAreNot) {
+  for (const char* raw : {
+           "ABC1234", "7FR-971",          // one dash between groups, as many plates print it
+           "8951283",                     // an all-digit plate: no separators
+           "UF2-V5S", "888-GET-CHARTER",  // two separators, but mostly letters
+           "12-AB-34",                    // digits do not dominate
+           "1-2-3",                       // too few characters for a date
+           "--1234", "-", "", "2014",     // no separator between characters
+           "1234-56",                     // one separator and not a year-first date
+       }) {
+    EXPECT_FALSE(LooksLikeDateOrTime(raw)) << raw;
+  }
+}
+
 TEST(RegionGrammarPriorTest, BestPatternWinsInEitherOrder) {
   RegionGrammar first_best = ParseOrDie(R"({"region": "t", "alphabet": "AB12",
       "patterns": [{"name": "hi", "pattern": "LD", "weight": 0.8},
@@ -647,8 +697,15 @@ TEST_F(RegionGrammarShippedTest, UnitedStates) {
   std::string format;
   EXPECT_DOUBLE_EQ(us.Prior("7ABC123", &format), 1.0);
   EXPECT_EQ(format, "california");
-  // A date is all digits; words are all letters (and 'O' is not in the alphabet).
-  EXPECT_EQ(us.Prior("2014051", &format), 0.0);
+  // All-digit plates exist (the reader rejects date and time stamps by their separators, see
+  // LooksLikeDateOrTime), but rank below mixed text and below any layout: a "1" read for an "N"
+  // must not beat the LDDDDDD layout that explains it.
+  const double digits_only = us.Prior("8951283", &format);
+  EXPECT_GT(digits_only, 0.0);
+  EXPECT_EQ(format, "");
+  EXPECT_LT(digits_only, us.Prior("AB12C"));
+  EXPECT_LT(digits_only, us.Prior("N359973"));
+  // Words are all letters (and 'O' is not in the alphabet).
   EXPECT_EQ(us.Prior("NORTHERN", &format), 0.0);
   EXPECT_EQ(us.Prior("N0RTHERN", &format), 0.0);
   EXPECT_EQ(us.Prior("CALIFORNIA", &format), 0.0);

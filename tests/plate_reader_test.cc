@@ -17,6 +17,7 @@
 
 #include <gtest/gtest.h>
 #include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "portcullis/plate.h"
 #include "portcullis/plate_synth.h"
@@ -407,6 +408,35 @@ TEST_F(PlateReaderReadTest, AutoRegionReadsMercosurAsBrazil) {
   EXPECT_EQ(plates[0].format, "mercosur");
   EXPECT_GT(plates[0].confidence, 0.5f);
   EXPECT_GE(Iou(plates[0].box, truth.box), 0.3);
+}
+
+// An all-digit US plate in a frame that also carries a camera's date/time stamp: the stamp is
+// rejected by its separators, so the plate no longer needs a letter to pass the free-form rule
+// (before, the plate read as a letter-first layout, "B951283").
+TEST_F(PlateReaderReadTest, AllDigitPlateReadsAndTheTimestampIsNotAPlate) {
+  std::unique_ptr<PlateReader> reader = OpenOrNull(WithRegion("us"));
+  ASSERT_NE(reader, nullptr);
+  SynthSpec spec;
+  spec.text = "8951283";
+  spec.style = "us";
+  spec.plate_width = 240;
+  spec.seed = 31;
+  SynthTruth truth;
+  cv::Mat image = RenderVehicleScene(spec, &truth);
+  // The stamp, as lane cameras burn it: white digits on a dark strip in the top-left corner.
+  cv::rectangle(image, cv::Rect(0, 0, 470, 44), cv::Scalar(20, 20, 20), cv::FILLED);
+  cv::putText(image, "2014-06-12 10:46:52", cv::Point(10, 32), cv::FONT_HERSHEY_SIMPLEX, 1.0,
+              cv::Scalar(255, 255, 255), 2, cv::LINE_AA);
+  std::vector<PlateRead> plates;
+  const Status s = reader->Read(image, &plates);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_FALSE(plates.empty());
+  EXPECT_EQ(plates[0].text, "8951283");
+  // The plate, not the stamp (the US box calibration fits real plates, so synthetic ones get a
+  // looser bound than elsewhere in this file).
+  EXPECT_GE(Iou(plates[0].box, truth.box), 0.2);
+  // Nothing is read from the stamp's strip.
+  for (const PlateRead& p : plates) EXPECT_GE(p.box.y + p.box.height / 2, 44) << p.text;
 }
 
 TEST_F(PlateReaderReadTest, TiltedAndBlurredPlateStillReads) {

@@ -35,6 +35,32 @@ std::string Digits(std::string_view alphabet) {
 
 }  // namespace
 
+bool LooksLikeDateOrTime(std::string_view raw) {
+  auto separator = [](char c) { return c == '-' || c == '/' || c == ':' || c == '.'; };
+  int separators = 0, digits = 0, characters = 0;
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    if (separator(raw[i])) {
+      // Only a separator inside the text counts: a dash read from a frame's edge is not one.
+      // A separator at the end counts: the stamp may be cut there ("2014-06-").
+      if (i > 0 && !separator(raw[i - 1]) && (i + 1 == raw.size() || !separator(raw[i + 1]))) {
+        ++separators;
+      }
+      continue;
+    }
+    ++characters;
+    digits += std::isdigit(static_cast<unsigned char>(raw[i])) ? 1 : 0;
+  }
+  // Digits dominate, though a stamp's "2" or "0" is sometimes read as a "Z" or an "O".
+  if (characters < 4 || 4 * digits < 3 * characters) return false;
+  if (separators >= 2) return true;
+  // A stamp cut short by the detector ("2014-06"): a year-first date keeps its first separator.
+  const bool year_first = raw.size() >= 5 && separator(raw[4]) &&
+                          (raw.substr(0, 2) == "19" || raw.substr(0, 2) == "20") &&
+                          std::isdigit(static_cast<unsigned char>(raw[2])) &&
+                          std::isdigit(static_cast<unsigned char>(raw[3]));
+  return year_first;
+}
+
 Status ExpandPattern(std::string_view pattern, std::string_view alphabet,
                      std::vector<std::string>* sets) {
   sets->clear();
@@ -145,9 +171,13 @@ Status RegionGrammar::Parse(std::string_view json_text, const std::string& sourc
       g.free_min_digits = f.value("min_digits", 0);
       g.free_min_letters = f.value("min_letters", 0);
       g.free_weight = f.value("weight", 0.0);
+      g.free_digits_only_weight = f.value("digits_only_weight", g.free_weight);
       if (g.free_min_length < 1 || g.free_max_length < g.free_min_length ||
           g.free_max_length > 12 || !(g.free_weight > 0 && g.free_weight <= 1.0)) {
         return fail("free_form needs 1 <= min_length <= max_length <= 12 and weight in (0, 1]");
+      }
+      if (!(g.free_digits_only_weight > 0 && g.free_digits_only_weight <= 1.0)) {
+        return fail("free_form digits_only_weight must be in (0, 1]");
       }
     }
     if (g.patterns.empty() && g.free_weight == 0) {
@@ -234,7 +264,7 @@ double RegionGrammar::Prior(std::string_view text, std::string* format) const {
     }
     if (in_alphabet && n >= free_min_length && n <= free_max_length && digits >= free_min_digits &&
         letters >= free_min_letters) {
-      best = free_weight;
+      best = letters == 0 ? free_digits_only_weight : free_weight;
       best_format = "";
     }
   }

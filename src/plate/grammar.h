@@ -38,6 +38,10 @@ struct RegionGrammar {
   int free_min_digits = 0;
   int free_min_letters = 0;
   double free_weight = 0;
+  // The free-form weight of a text without letters (free_min_letters 0 lets such texts through):
+  // all-digit plates exist but are rarer than mixed ones, and a digit misread as one ("1" for "N")
+  // must not outrank a layout that explains it. Defaults to free_weight.
+  double free_digits_only_weight = 0;
   // Glyph pairs this region's plate fonts draw (nearly) alike, and how much of one's recogniser
   // probability may count for the other where a pattern asks for it. The recogniser was trained on
   // documents, where context decides "O" vs "0"; on a plate the layout does.
@@ -63,6 +67,13 @@ struct RegionGrammar {
   // Every distinct pattern length, shortest first.
   [[nodiscard]] std::vector<int> Lengths() const;
 };
+
+// Whether a line's raw reading (separators kept, written as any of "-/:.") has the shape of a
+// date or a time of day rather than a plate: at least two separators, each between two
+// characters, and the characters mostly digits ("2014-06-12", "12:34:56", "06/12/14 12:34").
+// Cameras burn such stamps into frames; with the separators folded away they read as all-digit
+// strings ("20140612") that a plate grammar would otherwise accept.
+bool LooksLikeDateOrTime(std::string_view raw);
 
 // Expands a pattern: L = letter, D = digit, A = any character of the alphabet, [..] = explicit
 // set with ranges ("[A-HJ-NP-Z]"). Characters outside the alphabet are dropped from each set.

@@ -123,6 +123,22 @@ cv::Mat ShareConfusables(const cv::Mat& probs, const RegionGrammar& g) {
   return out;
 }
 
+// The line's most probable reading with date/time separators kept (written as '-'): the folded
+// probabilities count separators as blank, `separators` holds how much of that blank they were.
+std::string RawReadWithSeparators(const cv::Mat& probs, const cv::Mat& separators) {
+  if (separators.rows != probs.rows) return CtcGreedy(probs, kPlateAlphabet);
+  cv::Mat extended(probs.rows, probs.cols + 1, CV_32F);
+  for (int t = 0; t < probs.rows; ++t) {
+    const float mass = separators.at<float>(t);
+    for (int c = 0; c < probs.cols; ++c) extended.at<float>(t, c) = probs.at<float>(t, c);
+    extended.at<float>(t, 0) = std::max(0.0f, probs.at<float>(t, 0) - mass);
+    extended.at<float>(t, probs.cols) = mass;
+  }
+  std::string alphabet(kPlateAlphabet);
+  alphabet += '-';
+  return CtcGreedy(extended, alphabet);
+}
+
 // All readings of one line under one grammar, best first.
 std::vector<std::pair<Candidate, double>> ReadUnderGrammar(const cv::Mat& plate_probs,
                                                            const RegionGrammar& g) {
@@ -262,8 +278,11 @@ class PipelineReader final : public PlateReader {
       recognised->push_back(rect);
       cv::Mat crop = TextRecognizer::RectifyLine(bgr, line.corners);
       if (crop.empty()) continue;
-      cv::Mat probs;
-      PORTCULLIS_RETURN_IF_ERROR(recognizer_->Recognize(crop, &probs));
+      cv::Mat probs, separators;
+      PORTCULLIS_RETURN_IF_ERROR(recognizer_->Recognize(crop, &probs, &separators));
+      // A date or time stamp is never a plate, however well its digits fit a layout.
+      const std::string raw = RawReadWithSeparators(probs, separators);
+      if (LooksLikeDateOrTime(raw)) continue;
       Scored best;
       for (const auto& grammar : grammars_) {
         auto candidates = ReadUnderGrammar(probs, grammar);

@@ -36,6 +36,10 @@ Status TextRecognizer::Open(const std::string& model_dir,
   std::string line;
   while (std::getline(keys, line)) {
     int column = 0;
+    if (line.size() == 1 &&
+        (line[0] == '-' || line[0] == '/' || line[0] == ':' || line[0] == '.')) {
+      r->separator_classes_.push_back(static_cast<int>(r->fold_.size()));
+    }
     if (line.size() == 1) {
       auto c = static_cast<char>(std::toupper(static_cast<unsigned char>(line[0])));
       auto pos = kPlateAlphabet.find(c);
@@ -87,7 +91,20 @@ cv::Mat TextRecognizer::Fold(const cv::Mat& raw) const {
   return folded;
 }
 
-Status TextRecognizer::Recognize(const cv::Mat& line_bgr, cv::Mat* probs) {
+cv::Mat TextRecognizer::SeparatorMass(const cv::Mat& raw) const {
+  cv::Mat mass = cv::Mat::zeros(raw.rows, 1, CV_32F);
+  for (int t = 0; t < raw.rows; ++t) {
+    const auto* in = raw.ptr<float>(t);
+    float sum = 0;
+    for (int c : separator_classes_) {
+      if (c < raw.cols) sum += in[c];
+    }
+    mass.at<float>(t) = sum;
+  }
+  return mass;
+}
+
+Status TextRecognizer::Recognize(const cv::Mat& line_bgr, cv::Mat* probs, cv::Mat* separators) {
   if (line_bgr.empty() || line_bgr.type() != CV_8UC3 || line_bgr.rows != kHeight) {
     return Status::InvalidArgument("recogniser needs a 48-pixel-high 8-bit BGR line");
   }
@@ -113,6 +130,7 @@ Status TextRecognizer::Recognize(const cv::Mat& line_bgr, cv::Mat* probs) {
     if (out.dims != 3 || out.size[0] != 1) return Status::Internal("recogniser: unexpected output");
     cv::Mat raw(out.size[1], out.size[2], CV_32F, out.ptr<float>());
     *probs = Fold(raw);
+    if (separators != nullptr) *separators = SeparatorMass(raw);
   } catch (const cv::Exception& e) {
     return Status::Internal(std::string("recogniser: ") + e.what());
   }

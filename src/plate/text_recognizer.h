@@ -35,15 +35,21 @@ class TextRecognizer {
   static cv::Mat RectifyLine(const cv::Mat& bgr, const std::array<cv::Point2f, 4>& corners);
 
   // Recognises a rectified line; *probs gets T x (1 + kPlateAlphabet.size()) probabilities.
-  Status Recognize(const cv::Mat& line_bgr, cv::Mat* probs);
+  // When `separators` is given it gets T x 1: the part of each step's blank column that the
+  // network gave to a date/time separator ("-", "/", ":", "."), so that callers can tell a
+  // timestamp burned into a frame ("2014-06-12") from a plate, whose reading folds it away.
+  Status Recognize(const cv::Mat& line_bgr, cv::Mat* probs, cv::Mat* separators = nullptr);
 
  private:
   TextRecognizer() = default;
   // Folds the network's [T, classes] output into the plate alphabet.
   [[nodiscard]] cv::Mat Fold(const cv::Mat& raw) const;
+  // Per step, the summed probability of the separator classes (T x 1).
+  [[nodiscard]] cv::Mat SeparatorMass(const cv::Mat& raw) const;
 
-  std::map<int, cv::dnn::Net> nets_;  // by input width; the narrowest that fits is used
-  std::vector<int> fold_;             // network class -> plate column (0 = blank)
+  std::map<int, cv::dnn::Net> nets_;    // by input width; the narrowest that fits is used
+  std::vector<int> fold_;               // network class -> plate column (0 = blank)
+  std::vector<int> separator_classes_;  // network classes of "-", "/", ":", "."
 };
 
 }  // namespace portcullis::plate
