@@ -22,6 +22,7 @@
 #include "portcullis/plate.h"
 #include "portcullis/plate_synth.h"
 #include "portcullis/status.h"
+#include "temp_dir.h"
 
 namespace portcullis::plate {
 namespace {
@@ -42,23 +43,10 @@ std::string RegionDir() {
   return std::string(PORTCULLIS_SOURCE_DIR) + "/data/regions";
 }
 
-// A temporary directory removed (with its contents) when the object goes out of scope.
-class TempDir {
+// Each test names its directories after itself.
+class TempDir : public testutil::TempDir {
  public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "portcullis_e2e_XXXXXX").string();
-    if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  TempDir() : testutil::TempDir("portcullis_e2e") {}
 };
 
 bool WriteBytes(const std::string& path, const std::string& bytes) {

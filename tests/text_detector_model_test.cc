@@ -16,6 +16,7 @@
 #include "plate/text_detector.h"
 #include "portcullis/plate.h"
 #include "portcullis/plate_synth.h"
+#include "temp_dir.h"
 
 namespace portcullis::plate {
 namespace {
@@ -28,22 +29,10 @@ std::string ModelDir() {
   return std::string(PORTCULLIS_SOURCE_DIR) + "/models";
 }
 
-class TempDir {
+// Each test names its directories after itself.
+class TempDir : public testutil::TempDir {
  public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "portcullis_det_XXXXXX").string();
-    if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  TempDir() : testutil::TempDir("portcullis_det") {}
 };
 
 double Iou(const cv::Rect& a, const cv::Rect& b) {
