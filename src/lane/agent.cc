@@ -814,13 +814,15 @@ std::string Agent::MetricsText() const {
     out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
            name + " " + std::to_string(value) + "\n";
   };
-  out +=
-      "# HELP portcullis_lane_frames_total Frames decoded, per camera\n"
-      "# TYPE portcullis_lane_frames_total counter\n";
-  for (const auto& c : counters_.cameras) {
-    out += "portcullis_lane_frames_total{camera=\"" + c->id + "\"} " +
-           std::to_string(c->frames.load()) + "\n";
-  }
+  // One counter per camera, labelled with its id.
+  auto per_camera = [&](const std::string& name, const std::string& help,
+                        std::atomic<std::int64_t> CameraCounters::*member) {
+    out += "# HELP " + name + " " + help + "\n# TYPE " + name + " counter\n";
+    for (const auto& c : counters_.cameras) {
+      out += name + "{camera=\"" + c->id + "\"} " + std::to_string(((*c).*member).load()) + "\n";
+    }
+  };
+  per_camera("portcullis_lane_frames_total", "Frames decoded, per camera", &CameraCounters::frames);
   out +=
       "# HELP portcullis_lane_camera_state Camera state (1 for the current one)\n"
       "# TYPE portcullis_lane_camera_state gauge\n";
@@ -831,22 +833,12 @@ std::string Agent::MetricsText() const {
              "\"} " + (c->state.load() == static_cast<int>(s) ? "1" : "0") + "\n";
     }
   }
-  out +=
-      "# HELP portcullis_lane_corrupt_frames_total Frames refused as corrupt (empty, wrong type or "
-      "size), per camera\n"
-      "# TYPE portcullis_lane_corrupt_frames_total counter\n";
-  for (const auto& c : counters_.cameras) {
-    out += "portcullis_lane_corrupt_frames_total{camera=\"" + c->id + "\"} " +
-           std::to_string(c->corrupt_frames.load()) + "\n";
-  }
-  out +=
-      "# HELP portcullis_lane_camera_reconnects_total Times a camera was opened again after "
-      "it was lost, per camera\n"
-      "# TYPE portcullis_lane_camera_reconnects_total counter\n";
-  for (const auto& c : counters_.cameras) {
-    out += "portcullis_lane_camera_reconnects_total{camera=\"" + c->id + "\"} " +
-           std::to_string(c->reconnects.load()) + "\n";
-  }
+  per_camera("portcullis_lane_corrupt_frames_total",
+             "Frames refused as corrupt (empty, wrong type or size), per camera",
+             &CameraCounters::corrupt_frames);
+  per_camera("portcullis_lane_camera_reconnects_total",
+             "Times a camera was opened again after it was lost, per camera",
+             &CameraCounters::reconnects);
   counter("portcullis_lane_passes_total", "Vehicle passes detected", counters_.passes.load());
   counter("portcullis_lane_events_queued_total", "Events sealed and queued",
           counters_.events_queued.load());
