@@ -1,12 +1,16 @@
 #include "cli/face_command.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 #include <sstream>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -131,6 +135,7 @@ struct EvalFlags {
   bool pairs_only = false;
   bool list_errors = false;
   std::string scores;
+  int threads = 0;  // 0: one per core
   FaceEngineFlags engine;
 };
 
@@ -147,50 +152,97 @@ bool IsImageName(const std::string& name) {
   return ext == "jpg" || ext == "jpeg" || ext == "png" || ext == "bmp";
 }
 
-// The embedding cache: each image is read and embedded once. A failure to enrol (no face found)
-// is counted and the image is embedded from an assumed centred face box instead, so that every
-// pair is still scored (LFW's protocol scores every pair).
+// One image's template for the evaluator. A failure to enrol (no face found) is marked and the
+// image is embedded from an assumed centred face box instead, so that every pair is still scored
+// (LFW's protocol scores every pair).
+struct EvalTemplate {
+  FaceTemplate t;
+  Status status;
+  bool centre_crop = false;
+};
+
+EvalTemplate EmbedForEval(FaceEngine* engine, const std::string& path) {
+  EvalTemplate e;
+  cv::Mat bgr;
+  e.status = LoadFaceImage(path, &bgr);
+  if (!e.status.ok()) return e;
+  // LFW's convention: the labelled face is the one centred in the image, so of several faces the
+  // most central is taken (a gate's Enrol would refuse the capture instead).
+  std::vector<FaceTemplate> all;
+  std::vector<FaceCapture> caps;
+  const Status s = engine->EmbedAll(bgr, &all, &caps);
+  if (s.ok() && !all.empty()) {
+    std::size_t best = 0;
+    double best_d = 1e18;
+    for (std::size_t i = 0; i < caps.size(); ++i) {
+      const double dx = caps[i].box.x + caps[i].box.width / 2.0 - bgr.cols / 2.0;
+      const double dy = caps[i].box.y + caps[i].box.height / 2.0 - bgr.rows / 2.0;
+      if (dx * dx + dy * dy < best_d) {
+        best_d = dx * dx + dy * dy;
+        best = i;
+      }
+    }
+    e.t = std::move(all[best]);
+    return e;
+  }
+  FaceCapture cap;
+  e.centre_crop = true;
+  const int side = std::min(bgr.cols, bgr.rows);
+  const int box = std::max(1, side * 46 / 100);
+  const face::FaceBox fb{(bgr.cols - box) / 2, (bgr.rows - box) / 2, box, box};
+  e.status = engine->EmbedRegion(bgr, fb, &e.t, &cap);
+  return e;
+}
+
+// The embedding cache: each image is read and embedded once, up front, by one engine per thread
+// (an engine is not thread-safe; templates are a function of the image alone, so the result does
+// not depend on the thread count).
 class TemplateCache {
  public:
-  explicit TemplateCache(FaceEngine* engine) : engine_(engine) {}
+  // Embeds every path not yet cached; `progress` is called on this thread with the count done.
+  void Fill(const std::vector<std::string>& paths, const std::vector<FaceEngine*>& engines,
+            const std::function<void(std::int64_t)>& progress) {
+    std::vector<std::string> todo;
+    for (const std::string& p : paths) {
+      if (cache_.count(p) == 0) todo.push_back(p);
+    }
+    std::sort(todo.begin(), todo.end());
+    todo.erase(std::unique(todo.begin(), todo.end()), todo.end());
+    std::vector<EvalTemplate> results(todo.size());
+    std::atomic<std::size_t> next{0};
+    std::atomic<std::int64_t> done{0};
+    auto work = [&](FaceEngine* engine) {
+      for (std::size_t i = next++; i < todo.size(); i = next++) {
+        results[i] = EmbedForEval(engine, todo[i]);
+        ++done;
+      }
+    };
+    std::vector<std::thread> workers;
+    for (std::size_t k = 1; k < engines.size(); ++k) workers.emplace_back(work, engines[k]);
+    work(engines[0]);
+    for (;;) {  // the calling thread reports progress until the others finish
+      progress(done.load());
+      if (done.load() == static_cast<std::int64_t>(todo.size())) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    for (std::thread& w : workers) w.join();
+    for (std::size_t i = 0; i < todo.size(); ++i) {
+      if (results[i].centre_crop) {
+        ++failures_to_enrol_;
+        fte_paths_.push_back(todo[i]);
+      }
+      if (!results[i].status.ok()) ++unreadable_;
+      cache_.emplace(todo[i], std::move(results[i]));
+    }
+  }
 
-  // Returns false (with the reason) when the image cannot be read at all.
-  bool Get(const std::string& path, const FaceTemplate** out, std::string* error) {
+  // Returns false (with the reason) when the image could not be read at all; Fill must have
+  // covered the path.
+  bool Get(const std::string& path, const FaceTemplate** out, std::string* error) const {
     auto it = cache_.find(path);
     if (it == cache_.end()) {
-      Entry e;
-      cv::Mat bgr;
-      e.status = LoadFaceImage(path, &bgr);
-      if (e.status.ok()) {
-        // LFW's convention: the labelled face is the one centred in the image, so of several
-        // faces the most central is taken (a gate's Enrol would refuse the capture instead).
-        std::vector<FaceTemplate> all;
-        std::vector<FaceCapture> caps;
-        Status s = engine_->EmbedAll(bgr, &all, &caps);
-        if (s.ok() && !all.empty()) {
-          std::size_t best = 0;
-          double best_d = 1e18;
-          for (std::size_t i = 0; i < caps.size(); ++i) {
-            const double dx = caps[i].box.x + caps[i].box.width / 2.0 - bgr.cols / 2.0;
-            const double dy = caps[i].box.y + caps[i].box.height / 2.0 - bgr.rows / 2.0;
-            if (dx * dx + dy * dy < best_d) {
-              best_d = dx * dx + dy * dy;
-              best = i;
-            }
-          }
-          e.t = std::move(all[best]);
-        } else {
-          FaceCapture cap;
-          ++failures_to_enrol_;
-          fte_paths_.push_back(path);
-          const int side = std::min(bgr.cols, bgr.rows);
-          const int box = std::max(1, side * 46 / 100);
-          face::FaceBox fb{(bgr.cols - box) / 2, (bgr.rows - box) / 2, box, box};
-          e.status = engine_->EmbedRegion(bgr, fb, &e.t, &cap);
-        }
-      }
-      if (!e.status.ok()) ++unreadable_;
-      it = cache_.emplace(path, std::move(e)).first;
+      *error = "Internal: image not embedded: " + path;
+      return false;
     }
     if (!it->second.status.ok()) {
       *error = it->second.status.ToString();
@@ -206,12 +258,7 @@ class TemplateCache {
   [[nodiscard]] const std::vector<std::string>& fte_paths() const { return fte_paths_; }
 
  private:
-  struct Entry {
-    FaceTemplate t;
-    Status status;
-  };
-  FaceEngine* engine_;
-  std::map<std::string, Entry> cache_;
+  std::map<std::string, EvalTemplate> cache_;
   int failures_to_enrol_ = 0;
   int unreadable_ = 0;
   std::vector<std::string> fte_paths_;
@@ -401,18 +448,36 @@ int RunEval(const EvalFlags& flags) {
   }
   FaceEngineFlags engine_flags = flags.engine;
   engine_flags.no_quality = true;  // evaluation measures the matcher, not the capture gate
-  std::unique_ptr<FaceEngine> engine;
-  if (const int code = OpenFaceEngine(engine_flags, &engine); code != kExitOk) return code;
-  face::internal::SetBlasThreads(1);  // the documented one-core measurement
-
-  TemplateCache cache(engine.get());
-  std::size_t total_images = 0;
-  if (!flags.pairs_only) {
-    for (const auto& [name, images] : people) total_images += images.size();
+  // One engine per thread (each holds its own network and scratch buffers), one BLAS thread each.
+  const unsigned threads = flags.threads > 0 ? static_cast<unsigned>(flags.threads)
+                                             : std::max(1U, std::thread::hardware_concurrency());
+  std::vector<std::unique_ptr<FaceEngine>> engines(threads);
+  std::vector<FaceEngine*> engine_ptrs;
+  for (auto& e : engines) {
+    if (const int code = OpenFaceEngine(engine_flags, &e); code != kExitOk) return code;
+    engine_ptrs.push_back(e.get());
   }
-  ProgressBar bar("face eval", static_cast<std::int64_t>(pairs.size() + total_images),
-                  ProgressBar::StderrIsTerminal());
-  std::int64_t done = 0;
+  FaceEngine* engine = engine_ptrs[0];
+  face::internal::SetBlasThreads(1);
+
+  std::vector<std::string> paths;
+  for (const PairRef& p : pairs) {
+    paths.push_back(p.a);
+    paths.push_back(p.b);
+  }
+  if (!flags.pairs_only) {
+    for (const auto& [name, images] : people)
+      paths.insert(paths.end(), images.begin(), images.end());
+  }
+  std::sort(paths.begin(), paths.end());
+  paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+  TemplateCache cache;
+  {
+    ProgressBar bar("face eval", static_cast<std::int64_t>(paths.size()),
+                    ProgressBar::StderrIsTerminal());
+    cache.Fill(paths, engine_ptrs, [&bar](std::int64_t done) { bar.Update(done); });
+    bar.Finish();
+  }
 
   // Verification.
   std::vector<face::ScoredPair> scored;
@@ -440,7 +505,6 @@ int RunEval(const EvalFlags& flags) {
       ++unscored;
       if (errors.size() < 5) errors.push_back(error);
     }
-    bar.Update(++done);
   }
 
   // 1:N over the people set. Enrolled: persons with two or more images (their first image);
@@ -468,7 +532,6 @@ int RunEval(const EvalFlags& flags) {
   for (const auto& [name, images] : people) {
     if (flags.pairs_only) break;
     for (std::size_t i = 0; i < images.size(); ++i) {
-      bar.Update(++done);
       if (enrolled[name] && i == 0) continue;
       const FaceTemplate* t = nullptr;
       std::string error;
@@ -489,7 +552,6 @@ int RunEval(const EvalFlags& flags) {
       probes.push_back(r);
     }
   }
-  bar.Finish();
 
   const face::FoldAccuracy acc = face::CrossValidatedAccuracy(scored, 10);
   std::vector<face::RocPoint> roc;
@@ -684,6 +746,10 @@ void AddFaceCommands(CLI::App& app, int* exit_code) {
   eval->add_flag("--list-errors", eflags->list_errors,
                  "List on stderr the images embedded from a centre crop and the pairs "
                  "misclassified at the cross-validated threshold");
+  eval->add_option("--threads", eflags->threads,
+                   "Embed on N threads, one engine each (default 0: one per core); the results "
+                   "do not depend on N")
+      ->check(CLI::Range(0, 256));
   AddFaceEngineFlags(eval, &eflags->engine);
   eval->callback([eflags, exit_code] { *exit_code = RunEval(*eflags); });
 }

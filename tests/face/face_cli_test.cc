@@ -203,6 +203,29 @@ TEST_F(FaceCliTest, EvalOnAGeneratedFolderPerPersonSet) {
   const cv::Mat png = cv::imread(plot);
   EXPECT_FALSE(png.empty());
 
+  // Embedding on several threads (one engine each) scores every pair exactly as one thread does.
+  const std::string scores1 = (dir_ / "scores1.tsv").string();
+  const std::string scores3 = (dir_ / "scores3.tsv").string();
+  r = RunCli({"face", "eval", "--people", people.string(), "--json", "--threads", "1", "--scores",
+              scores1});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  const json one = OneRecord(r);
+  r = RunCli({"face", "eval", "--people", people.string(), "--json", "--threads", "3", "--scores",
+              scores3});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  const json three = OneRecord(r);
+  auto slurp = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  EXPECT_FALSE(slurp(scores1).empty());
+  EXPECT_EQ(slurp(scores1), slurp(scores3));
+  EXPECT_EQ(one["images"], 10);
+  EXPECT_EQ(one["accuracy"], three["accuracy"]);
+  EXPECT_EQ(one["identification"], three["identification"]);
+  EXPECT_EQ(RunCli({"face", "eval", "--people", people.string(), "--threads", "-1"}).exit_code,
+            kExitUsage);
+
   // LFW pairs format, with a fold header and one pair of each kind.
   const std::string pairs = (dir_ / "pairs.txt").string();
   std::ofstream(pairs) << "1\t1\nJohn_Salley\t1\t2\nJohn_Salley\t1\tJohn_Simm\t1\n";
