@@ -23,6 +23,7 @@
 #include <mutex>
 #include <utility>
 
+#include "common/unique_fd.h"
 #include "keys_internal.h"
 #include "portcullis/env.h"
 
@@ -97,30 +98,7 @@ FileIdentity Identify(const std::string& path) {
   return id;
 }
 
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      Reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  ~Fd() { Reset(); }
-  void Reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  [[nodiscard]] int get() const { return fd_; }
-
- private:
-  int fd_ = -1;
-};
+using Fd = UniqueFd;
 
 // An exclusive flock held for one read-modify-write of the keyring, so that two processes never
 // both rewrite it from the same old state (the second would silently undo the first's change).

@@ -12,7 +12,8 @@ add_library(portcullis_vault_keys STATIC
   ${CMAKE_CURRENT_LIST_DIR}/keyring_provider.cc
   ${CMAKE_CURRENT_LIST_DIR}/pkcs11_provider.cc
 )
-target_include_directories(portcullis_vault_keys PUBLIC ${PROJECT_SOURCE_DIR}/include)
+target_include_directories(portcullis_vault_keys PUBLIC ${PROJECT_SOURCE_DIR}/include
+                                                 PRIVATE ${PROJECT_SOURCE_DIR}/src)
 target_include_directories(portcullis_vault_keys SYSTEM PRIVATE ${PORTCULLIS_KEYS_P11KIT_INCLUDE_DIRS})
 target_link_libraries(portcullis_vault_keys
   PUBLIC portcullis_common PkgConfig::PORTCULLIS_KEYS_SODIUM
