@@ -9,6 +9,8 @@
 #include <opencv2/imgproc.hpp>
 
 #include "plate/ctc_decoder.h"
+#include "plate/grammar.h"
+#include "plate/junk_slot.h"
 #include "plate/text_detector.h"
 #include "plate/text_recognizer.h"
 #include "portcullis/plate.h"
@@ -85,8 +87,7 @@ void BM_ReadScene(benchmark::State& state) {
 BENCHMARK(BM_ReadScene)->Unit(benchmark::kMillisecond);
 
 // A recogniser-shaped probability matrix: 40 steps spelling ABC1234 with some noise.
-cv::Mat FakeProbs() {
-  const std::string_view alphabet = kPlateAlphabet;
+cv::Mat FakeProbs(std::string_view alphabet = kPlateAlphabet) {
   cv::RNG rng(7);
   cv::Mat probs(40, static_cast<int>(alphabet.size()) + 1, CV_32F);
   rng.fill(probs, cv::RNG::UNIFORM, 0.0, 0.02);
@@ -122,6 +123,34 @@ void BM_CtcConstrained(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_CtcConstrained);
+
+// The US grammar's decoding of one line: every pattern's constrained best path (what the reader
+// always does), against the same plus the junk slot's decodes (one any-character position at each
+// gap of each gapped pattern).
+portcullis::plate::RegionGrammar UsGrammar() {
+  std::vector<RegionGrammar> grammars;
+  portcullis::Status s = RegionGrammar::LoadDirectory(portcullis::Env::Default(),
+                                                      PORTCULLIS_BENCH_REGION_DIR, &grammars);
+  for (auto& g : grammars) {
+    if (s.ok() && g.region == "us") return g;
+  }
+  std::abort();  // the shipped grammars are part of the build tree
+}
+
+void BM_UsPatterns(benchmark::State& state) {
+  const RegionGrammar us = UsGrammar();
+  const cv::Mat probs = FakeProbs(us.alphabet);
+  const bool junk = state.range(0) != 0;
+  CtcPath best;
+  for (auto _ : state) {
+    for (const auto& pattern : us.patterns) {
+      benchmark::DoNotOptimize(CtcConstrainedBest(probs, us.alphabet, pattern.sets, &best));
+    }
+    if (junk) benchmark::DoNotOptimize(ReadsWithJunkDropped(probs, us));
+  }
+  state.SetLabel(junk ? "patterns + junk slot" : "patterns (baseline)");
+}
+BENCHMARK(BM_UsPatterns)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

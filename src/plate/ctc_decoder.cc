@@ -179,6 +179,25 @@ bool CtcConstrainedBest(const cv::Mat& probs, std::string_view alphabet,
       blank_next[k] = cell;
     }
     for (std::size_t k = 0; k < length; ++k) {
+      // The best and second-best cells of label k - 1 (first maxima in column order): a character
+      // entered directly from label k - 1 comes from the best one unless it is the same
+      // character, then from the second. Linear in the set sizes instead of their product, which
+      // matters for a position that allows the whole alphabet (the grammar's junk slot).
+      std::size_t best_prev = 0, second_prev = 0;
+      bool has_second = false;
+      if (k >= 1) {
+        const auto& prev = emit[k - 1];
+        for (std::size_t j = 1; j < prev.size(); ++j) {
+          if (prev[j].lp > prev[best_prev].lp) best_prev = j;
+        }
+        for (std::size_t j = 0; j < prev.size(); ++j) {
+          if (j == best_prev) continue;
+          if (!has_second || prev[j].lp > prev[second_prev].lp) {
+            second_prev = j;
+            has_second = true;
+          }
+        }
+      }
       for (std::size_t i = 0; i < columns[k].size(); ++i) {
         const int c = columns[k][i];
         const char ch = alphabet[static_cast<std::size_t>(c - 1)];
@@ -192,10 +211,11 @@ bool CtcConstrainedBest(const cv::Mat& probs, std::string_view alphabet,
           entered = true;
         }
         if (k >= 1) {
-          for (std::size_t j = 0; j < columns[k - 1].size(); ++j) {
-            if (columns[k - 1][j] == c) continue;
-            if (emit[k - 1][j].lp > cell.lp) {
-              cell = emit[k - 1][j];
+          const bool same = columns[k - 1][best_prev] == c;
+          if (!same || has_second) {
+            const Cell& prev = emit[k - 1][same ? second_prev : best_prev];
+            if (prev.lp > cell.lp) {
+              cell = prev;
               entered = true;
             }
           }

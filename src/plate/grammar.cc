@@ -62,11 +62,20 @@ bool LooksLikeDateOrTime(std::string_view raw) {
 }
 
 Status ExpandPattern(std::string_view pattern, std::string_view alphabet,
-                     std::vector<std::string>* sets) {
+                     std::vector<std::string>* sets, std::vector<int>* gaps) {
   sets->clear();
+  if (gaps != nullptr) gaps->clear();
   for (std::size_t i = 0; i < pattern.size(); ++i) {
     char c = pattern[i];
     std::string set;
+    if (c == ' ') {
+      if (sets->empty() || i + 1 == pattern.size() || pattern[i + 1] == ' ') {
+        return Status::InvalidArgument("pattern " + std::string(pattern) +
+                                       ": a gap (space) must stand between two characters");
+      }
+      if (gaps != nullptr) gaps->push_back(static_cast<int>(sets->size()));
+      continue;
+    }
     if (c == 'L') {
       set = Letters(alphabet);
     } else if (c == 'D') {
@@ -94,7 +103,7 @@ Status ExpandPattern(std::string_view pattern, std::string_view alphabet,
       i = close;
     } else {
       return Status::InvalidArgument(std::string("unknown symbol '") + c + "' in pattern " +
-                                     std::string(pattern) + " (use L, D, A or [..])");
+                                     std::string(pattern) + " (use L, D, A, [..] or a space)");
     }
     if (set.empty()) {
       return Status::InvalidArgument("pattern " + std::string(pattern) +
@@ -159,7 +168,7 @@ Status RegionGrammar::Parse(std::string_view json_text, const std::string& sourc
       if (!(pattern.weight > 0 && pattern.weight <= 1.0)) {
         return fail("pattern " + pattern.name + ": weight must be in (0, 1]");
       }
-      Status s = ExpandPattern(pattern.source, g.alphabet, &pattern.sets);
+      Status s = ExpandPattern(pattern.source, g.alphabet, &pattern.sets, &pattern.gaps);
       if (!s.ok()) return fail(s.message());
       g.patterns.push_back(std::move(pattern));
     }
@@ -196,6 +205,10 @@ Status RegionGrammar::Parse(std::string_view json_text, const std::string& sourc
           return fail("confusable share must be in [0, 1]");
         g.confusables.push_back(conf);
       }
+    }
+    g.junk_weight = doc.value("junk_weight", 0.0);
+    if (!(g.junk_weight >= 0 && g.junk_weight <= 1.0)) {
+      return fail("junk_weight must be in [0, 1]");
     }
     if (doc.contains("plate_box_scale")) {
       const auto& s = doc["plate_box_scale"];

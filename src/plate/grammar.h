@@ -18,7 +18,11 @@ struct PlatePattern {
   std::string name;               // e.g. "mercosur"
   std::string source;             // the pattern as written, e.g. "LLLDLDD"
   std::vector<std::string> sets;  // allowed characters per position
-  double weight = 1.0;            // prior: how common this layout is, relative to the others
+  // Group boundaries: k in gaps means a plate of this layout may show a mark (state emblem,
+  // sticker, hyphen) between character k - 1 and character k, written as a space in the pattern
+  // ("LLD LDL" -> {3}). The reader may drop one character read there (RegionGrammar::junk_weight).
+  std::vector<int> gaps;
+  double weight = 1.0;  // prior: how common this layout is, relative to the others
 };
 
 struct RegionGrammar {
@@ -51,6 +55,11 @@ struct RegionGrammar {
     float share = 0;  // in [0, 1]
   };
   std::vector<Confusable> confusables;
+  // The prior cost of dropping one character read at a pattern's gap (an emblem or sticker between
+  // character groups read as a character): a read that needs the drop to fit the layout scores
+  // log P(text with the dropped character | line) + log junk_weight + log pattern weight.
+  // 0 (the default) never drops.
+  double junk_weight = 0;
   // Plate box = text-line box scaled about its centre by these factors.
   float plate_scale_x = 1.1f;
   float plate_scale_y = 1.8f;
@@ -76,8 +85,10 @@ struct RegionGrammar {
 bool LooksLikeDateOrTime(std::string_view raw);
 
 // Expands a pattern: L = letter, D = digit, A = any character of the alphabet, [..] = explicit
-// set with ranges ("[A-HJ-NP-Z]"). Characters outside the alphabet are dropped from each set.
+// set with ranges ("[A-HJ-NP-Z]"), a space = a gap between character groups (its position goes
+// to *gaps when given; a space at either end or two in a row are errors). Characters outside the
+// alphabet are dropped from each set.
 Status ExpandPattern(std::string_view pattern, std::string_view alphabet,
-                     std::vector<std::string>* sets);
+                     std::vector<std::string>* sets, std::vector<int>* gaps = nullptr);
 
 }  // namespace portcullis::plate

@@ -10,6 +10,7 @@
 
 #include "plate/ctc_decoder.h"
 #include "plate/grammar.h"
+#include "plate/junk_slot.h"
 #include "plate/text_detector.h"
 #include "plate/text_recognizer.h"
 #include "portcullis/env.h"
@@ -165,6 +166,17 @@ std::vector<std::pair<Candidate, double>> ReadUnderGrammar(const cv::Mat& plate_
     const double score = log_likelihood + std::log(prior);
     candidate.confidence = static_cast<float>(std::min(1.0, std::exp(score)));
     out.emplace_back(std::move(candidate), score);
+  }
+  // An emblem or sticker between character groups, read as a character, dropped: such a read
+  // joins the others, or replaces the same text's score where dropping explains it better.
+  for (auto& junk : ReadsWithJunkDropped(probs, g)) {
+    auto same = std::find_if(out.begin(), out.end(),
+                             [&](const auto& c) { return c.first.text == junk.first.text; });
+    if (same == out.end()) {
+      out.push_back(std::move(junk));
+    } else if (junk.second > same->second) {
+      *same = std::move(junk);
+    }
   }
   std::sort(out.begin(), out.end(),
             [](const auto& a, const auto& b) { return a.second > b.second; });
