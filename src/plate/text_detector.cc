@@ -7,6 +7,8 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include "plate/stage_stats.h"
+
 namespace portcullis::plate {
 
 float TextBox::Width() const {
@@ -218,6 +220,9 @@ std::vector<cv::Rect> ProposeRegions(const cv::Mat& probability, float scale_x, 
 Status TextDetector::Probability(const cv::Mat& bgr, cv::Size input, cv::Mat* probability,
                                  std::vector<cv::Mat>* pools_out,
                                  const std::vector<cv::Mat>* pools_in) {
+  StageStats& stats = ThreadStageStats();
+  ++stats.detector_runs;
+  const ScopedCpuTimer timer(&stats.detector_cpu_ms);
   cv::Mat resized;
   cv::resize(bgr, resized, input, 0, 0, cv::INTER_AREA);
   // PaddleOCR's NormalizeImage: ImageNet mean/std applied to the channels in BGR order, as the

@@ -7,6 +7,7 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include "plate/stage_stats.h"
 #include "plate/text_detector.h"  // ReadModelFile
 
 namespace portcullis::plate {
@@ -112,6 +113,10 @@ Status TextRecognizer::Recognize(const cv::Mat& line_bgr, cv::Mat* probs, cv::Ma
   auto it = nets_.lower_bound(line_bgr.cols);
   if (it == nets_.end()) it = std::prev(nets_.end());
   const int width = it->first;
+  StageStats& stats = ThreadStageStats();
+  ++stats.recognizer_runs;
+  ++stats.recognizer_widths[width];
+  const ScopedCpuTimer timer(&stats.recognizer_cpu_ms);
   cv::Mat line = line_bgr;
   if (line.cols > width) cv::resize(line_bgr, line, cv::Size(width, kHeight), 0, 0, cv::INTER_AREA);
   // PaddleOCR's normalisation: (x / 255 - 0.5) / 0.5 in BGR order, zero padding on the right.
