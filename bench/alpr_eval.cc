@@ -110,6 +110,8 @@ int main(int argc, char** argv) {
   int detector_size = plate::PlateReaderOptions{}.detector_max_side;
   int coarse_size = plate::PlateReaderOptions{}.coarse_detector_max_side;
   int proposal_size = plate::PlateReaderOptions{}.detector_proposal_max_side;
+  int detector_pixels = plate::PlateReaderOptions{}.detector_max_pixels;
+  bool gemm = plate::PlateReaderOptions{}.detector_gemm_convolutions;
   std::string command = "alpr_eval";
   std::string reads_path;
   for (int i = 1; i < argc; ++i) {
@@ -135,6 +137,11 @@ int main(int argc, char** argv) {
     } else if (arg == "--proposal-size" && i + 1 < argc) {
       proposal_size = std::stoi(argv[++i]);
       command += std::string(" ") + argv[i];
+    } else if (arg == "--gemm" || arg == "--no-gemm") {
+      gemm = arg == "--gemm";
+    } else if (arg == "--detector-pixels" && i + 1 < argc) {
+      detector_pixels = std::stoi(argv[++i]);
+      command += std::string(" ") + argv[i];
     } else if (arg == "--reads" && i + 1 < argc) {
       reads_path = argv[++i];
       command += std::string(" ") + argv[i];
@@ -145,6 +152,7 @@ int main(int argc, char** argv) {
       std::fprintf(
           stderr,
           "usage: alpr_eval [--json] [--errors] [--reads FILE] [--limit N] [--detector-size N] "
+          "[--detector-pixels N] [--gemm|--no-gemm] "
           "[--coarse-size N] [--proposal-size N] [--region "
           "R] DIR ...\n");
       return 2;
@@ -156,6 +164,7 @@ int main(int argc, char** argv) {
     std::fprintf(
         stderr,
         "usage: alpr_eval [--json] [--errors] [--reads FILE] [--limit N] [--detector-size N] "
+        "[--detector-pixels N] [--gemm|--no-gemm] "
         "[--coarse-size N] [--proposal-size N] [--region "
         "R] DIR ...\n");
     return 2;
@@ -177,6 +186,8 @@ int main(int argc, char** argv) {
     options.exhaustive = exhaustive;
     options.coarse_detector_max_side = coarse_size;
     options.detector_proposal_max_side = proposal_size;
+    options.detector_max_pixels = detector_pixels;
+    options.detector_gemm_convolutions = gemm;
     std::unique_ptr<plate::PlateReader> reader;
     Status s = plate::PlateReader::Open(options, &reader);
     if (!s.ok()) {
