@@ -107,8 +107,12 @@ TEST(GemmConvolutionTest, FusedActivationMatches) {
   const ConvShape s{24, 16, 3, 1, 1, 1, true};
   // Two in a row: the convolution takes the first only (the detector has HardSwish then an
   // affine Power layer after many of its convolutions).
-  for (const std::vector<std::string>& activation :
-       {std::vector<std::string>{"ReLU"}, {"ReLU6"}, {"Sigmoid"}, {"Sigmoid", "TanH"}}) {
+  for (const std::vector<std::string>& activation : {std::vector<std::string>{"ReLU"},
+                                                     {"ReLU6"},
+                                                     {"Sigmoid"},
+                                                     {"HardSwish"},
+                                                     {"Sigmoid", "TanH"},
+                                                     {"HardSwish", "Sigmoid"}}) {
     cv::dnn::Net reference = OneConvolution(s, activation);
     cv::dnn::Net gemm = BuildWithGemmConvolutions([&] { return OneConvolution(s, activation); });
     const cv::Mat input = RandomInput(s.in_channels, 9, 17);

@@ -53,6 +53,7 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
   bool setActivation(const cv::Ptr<cv::dnn::ActivationLayer>& layer) override {
     if (!activation_.empty() && !layer.empty()) return false;
     activation_ = layer;
+    hard_swish_ = !activation_.empty() && activation_->type == "HardSwish";
     return !activation_.empty();
   }
 
@@ -80,11 +81,25 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
       } else {
         ForwardPadded(x, height, width, y);
       }
-      if (!activation_.empty()) activation_->forwardSlice(y, y, plane, plane, 0, out_channels_);
+      if (hard_swish_) {
+        HardSwish(y, static_cast<std::size_t>(plane) * out_channels_);
+      } else if (!activation_.empty()) {
+        activation_->forwardSlice(y, y, plane, plane, 0, out_channels_);
+      }
     }
   }
 
  private:
+  // OpenCV 4.6 applies HardSwish at ~4-8 ns per value (measured inside its convolution and
+  // through forwardSlice: 35 ms for the detector's first 4 M-value layer at 960 px); this loop,
+  // which the compiler vectorises, does the same arithmetic (x * clamp(x/6 + 1/2, 0, 1)).
+  static void HardSwish(float* v, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const float gate = std::min(1.0f, std::max(0.0f, v[i] / 6.0f + 0.5f));
+      v[i] *= gate;
+    }
+  }
+
   // A k x k kernel, pad k/2: one product per tap over the padded input (see the header).
   void ForwardPadded(const float* x, int height, int width, float* y) {
     const int pad = kernel_ / 2;
@@ -130,6 +145,7 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
   std::vector<float> taps_, bias_;
   std::vector<float> padded_, wide_;  // scratch, reused across forwards
   cv::Ptr<cv::dnn::ActivationLayer> activation_;
+  bool hard_swish_ = false;
 };
 
 // The "Convolution" constructor while a detector loads: OpenCV's layer, whose parsed

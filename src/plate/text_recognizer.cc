@@ -7,20 +7,22 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include "plate/gemm_convolution.h"
 #include "plate/stage_stats.h"
 #include "plate/text_detector.h"  // ReadModelFile
 
 namespace portcullis::plate {
 
 Status TextRecognizer::Open(const std::string& model_dir,
-                            std::unique_ptr<TextRecognizer>* recognizer) {
+                            std::unique_ptr<TextRecognizer>* recognizer, bool gemm_convolutions) {
   std::unique_ptr<TextRecognizer> r(new TextRecognizer());
   for (int width : {160, 320}) {
     std::string path = model_dir + "/plate_rec_w" + std::to_string(width) + ".onnx";
     std::vector<uchar> bytes;
     PORTCULLIS_RETURN_IF_ERROR(ReadModelFile(path, &bytes));
     try {
-      cv::dnn::Net net = cv::dnn::readNetFromONNX(bytes);
+      cv::dnn::Net net =
+          gemm_convolutions ? ReadNetWithGemmConvolutions(bytes) : cv::dnn::readNetFromONNX(bytes);
       if (net.empty()) return Status::Corruption("cannot load recogniser: " + path);
       net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
       net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
