@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
   int coarse_size = plate::PlateReaderOptions{}.coarse_detector_max_side;
   int proposal_size = plate::PlateReaderOptions{}.detector_proposal_max_side;
   int detector_pixels = plate::PlateReaderOptions{}.detector_max_pixels;
-  bool gemm = plate::PlateReaderOptions{}.detector_gemm_convolutions;
+  bool gemm = plate::PlateReaderOptions{}.gemm_convolutions;
   std::string command = "alpr_eval";
   std::string reads_path;
   for (int i = 1; i < argc; ++i) {
@@ -187,7 +187,7 @@ int main(int argc, char** argv) {
     options.coarse_detector_max_side = coarse_size;
     options.detector_proposal_max_side = proposal_size;
     options.detector_max_pixels = detector_pixels;
-    options.detector_gemm_convolutions = gemm;
+    options.gemm_convolutions = gemm;
     std::unique_ptr<plate::PlateReader> reader;
     Status s = plate::PlateReader::Open(options, &reader);
     if (!s.ok()) {

@@ -85,14 +85,17 @@ TEST_P(GemmConvolutionShapeTest, MatchesOpenCvConvolution) {
   EXPECT_EQ(cv::norm(Forward(gemm, input), got, cv::NORM_INF), 0.0);
 }
 
-INSTANTIATE_TEST_SUITE_P(EligibleShapes, GemmConvolutionShapeTest,
-                         ::testing::Values(ConvShape{16, 32, 1, 0, 1, 1, true},
-                                           ConvShape{96, 24, 3, 1, 1, 1, true},
-                                           ConvShape{8, 5, 3, 1, 1, 1, false},
-                                           ConvShape{4, 6, 5, 2, 1, 1, true}));
+INSTANTIATE_TEST_SUITE_P(
+    EligibleShapes, GemmConvolutionShapeTest,
+    ::testing::Values(ConvShape{16, 32, 1, 0, 1, 1, true}, ConvShape{96, 24, 3, 1, 1, 1, true},
+                      ConvShape{8, 5, 3, 1, 1, 1, false}, ConvShape{4, 6, 5, 2, 1, 1, true},
+                      // depthwise: stride 1 and 2, 3x3 and 5x5
+                      ConvShape{16, 16, 3, 1, 1, 16, true}, ConvShape{12, 12, 3, 1, 2, 12, true},
+                      ConvShape{8, 8, 5, 2, 1, 8, false}, ConvShape{8, 8, 5, 2, 2, 8, true}));
 
 TEST(GemmConvolutionTest, LeavesOtherShapesToOpenCv) {
-  for (const ConvShape& s : {ConvShape{16, 16, 3, 1, 1, 16, true},    // depthwise
+  for (const ConvShape& s : {ConvShape{16, 16, 3, 1, 1, 4, true},     // grouped, not depthwise
+                             ConvShape{12, 12, 3, 1, 3, 12, true},    // depthwise, stride 3
                              ConvShape{16, 32, 3, 1, 2, 1, true},     // strided
                              ConvShape{16, 32, 3, 0, 1, 1, true}}) {  // unpadded 3x3
     cv::dnn::Net gemm = BuildWithGemmConvolutions([&] { return OneConvolution(s); });
@@ -104,20 +107,21 @@ TEST(GemmConvolutionTest, LeavesOtherShapesToOpenCv) {
 }
 
 TEST(GemmConvolutionTest, FusedActivationMatches) {
-  const ConvShape s{24, 16, 3, 1, 1, 1, true};
-  // Two in a row: the convolution takes the first only (the detector has HardSwish then an
-  // affine Power layer after many of its convolutions).
-  for (const std::vector<std::string>& activation : {std::vector<std::string>{"ReLU"},
-                                                     {"ReLU6"},
-                                                     {"Sigmoid"},
-                                                     {"HardSwish"},
-                                                     {"Sigmoid", "TanH"},
-                                                     {"HardSwish", "Sigmoid"}}) {
-    cv::dnn::Net reference = OneConvolution(s, activation);
-    cv::dnn::Net gemm = BuildWithGemmConvolutions([&] { return OneConvolution(s, activation); });
-    const cv::Mat input = RandomInput(s.in_channels, 9, 17);
-    EXPECT_LE(cv::norm(Forward(gemm, input), Forward(reference, input), cv::NORM_INF), 1e-3)
-        << activation.back();
+  // Dense and depthwise. Two activations in a row: the convolution takes the first only (the
+  // detector has HardSwish then an affine Power layer after many of its convolutions).
+  const std::vector<std::vector<std::string>> activations = {
+      {"ReLU"},      {"ReLU6"},           {"Sigmoid"},
+      {"HardSwish"}, {"Sigmoid", "TanH"}, {"HardSwish", "Sigmoid"}};
+  for (const ConvShape& s :
+       {ConvShape{24, 16, 3, 1, 1, 1, true}, ConvShape{8, 8, 3, 1, 2, 8, true}}) {
+    for (const auto& activation : activations) {
+      cv::dnn::Net reference = OneConvolution(s, activation);
+      cv::dnn::Net gemm = BuildWithGemmConvolutions([&] { return OneConvolution(s, activation); });
+      ASSERT_EQ(CountGemmConvolutions(gemm), 1);
+      const cv::Mat input = RandomInput(s.in_channels, 9, 17);
+      EXPECT_LE(cv::norm(Forward(gemm, input), Forward(reference, input), cv::NORM_INF), 1e-3)
+          << activation.back() << " group " << s.group;
+    }
   }
 }
 

@@ -62,10 +62,11 @@ struct PlateReaderOptions {
   // them, so a square frame scaled to detector_max_side would cost 1.8 times a 16:9 one.
   // 0 = only detector_max_side limits the size. docs/plate-speed.md has the trade-off.
   int detector_max_pixels = 0;
-  // The text detector's dense convolutions run as BLAS (OpenBLAS) matrix products instead of
-  // OpenCV 4.6's kernels: the same arithmetic in another order (reads agree to float rounding),
-  // faster on one core. docs/plate-speed.md has the numbers.
-  bool detector_gemm_convolutions = false;
+  // The detector's and recogniser's dense convolutions run as OpenBLAS matrix products instead
+  // of OpenCV 4.6's kernels: the same arithmetic in another order, faster on one core (identical
+  // reads on the development set; docs/plate-speed.md). Ignored, OpenCV's kernels used, when
+  // the BLAS in use is not OpenBLAS (scripts/install.sh pins OpenBLAS).
+  bool gemm_convolutions = true;
   // A first, cheaper detector pass at this size; the detector_max_side pass runs only when it
   // finds no confident plate. 0 (the default) disables it: on the development set a coarse pass
   // at 640 costs US accuracy (early exits on confident misreads); docs/benchmarks.md has numbers.

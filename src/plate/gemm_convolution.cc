@@ -16,14 +16,22 @@ constexpr const char* kGemmType = "PortcullisGemmConvolution";
 
 class GemmConvolutionLayer final : public cv::dnn::Layer {
  public:
-  // weights: [Cout, Cin, k, k]; bias: Cout values or empty.
+  // weights: [Cout, Cin, k, k] (dense) or [C, 1, k, k] (depthwise); bias: Cout values or empty.
   GemmConvolutionLayer(const cv::dnn::LayerParams& params, const cv::Mat& weights,
-                       const cv::Mat& bias)
+                       const cv::Mat& bias, bool depthwise, int stride)
       : cv::dnn::Layer(params),
         out_channels_(weights.size[0]),
-        in_channels_(weights.size[1]),
-        kernel_(weights.size[2]) {
+        in_channels_(depthwise ? weights.size[0] : weights.size[1]),
+        kernel_(weights.size[2]),
+        stride_(stride),
+        depthwise_(depthwise) {
     type = kGemmType;  // not "Convolution": OpenCV's convolution-only fusions must not apply
+    bias_.assign(static_cast<std::size_t>(out_channels_), 0.0f);
+    if (!bias.empty()) std::copy_n(bias.ptr<float>(), out_channels_, bias_.begin());
+    if (depthwise_) {  // [C, k*k] as stored
+      taps_.assign(weights.ptr<float>(), weights.ptr<float>() + weights.total());
+      return;
+    }
     // Per tap, a contiguous Cout x Cin matrix.
     const int taps = kernel_ * kernel_;
     taps_.resize(static_cast<std::size_t>(taps) * out_channels_ * in_channels_);
@@ -36,15 +44,16 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
         }
       }
     }
-    bias_.assign(static_cast<std::size_t>(out_channels_), 0.0f);
-    if (!bias.empty()) std::copy_n(bias.ptr<float>(), out_channels_, bias_.begin());
   }
 
   bool getMemoryShapes(const std::vector<cv::dnn::MatShape>& inputs, int /*requiredOutputs*/,
                        std::vector<cv::dnn::MatShape>& outputs,
                        std::vector<cv::dnn::MatShape>& /*internals*/) const override {
     CV_Assert(inputs.size() == 1 && inputs[0].size() == 4 && inputs[0][1] == in_channels_);
-    outputs.assign(1, {inputs[0][0], out_channels_, inputs[0][2], inputs[0][3]});
+    const int pad = kernel_ / 2;
+    outputs.assign(1,
+                   {inputs[0][0], out_channels_, (inputs[0][2] + 2 * pad - kernel_) / stride_ + 1,
+                    (inputs[0][3] + 2 * pad - kernel_) / stride_ + 1});
     return false;
   }
 
@@ -67,10 +76,14 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
     const cv::Mat& in = inputs[0];
     cv::Mat& out = outputs[0];
     const int batch = in.size[0], height = in.size[2], width = in.size[3];
-    const int plane = height * width;
+    const int plane = out.size[2] * out.size[3];
     for (int n = 0; n < batch; ++n) {
       const float* x = in.ptr<float>(n);
       auto* y = out.ptr<float>(n);
+      if (depthwise_) {
+        ForwardDepthwise(x, height, width, out.size[2], out.size[3], y);
+        continue;  // activation applied per channel, while it is in cache
+      }
       if (kernel_ == 1) {
         for (int co = 0; co < out_channels_; ++co) {
           std::fill_n(y + static_cast<std::ptrdiff_t>(co) * plane, plane,
@@ -97,6 +110,51 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
     for (std::size_t i = 0; i < n; ++i) {
       const float gate = std::min(1.0f, std::max(0.0f, v[i] / 6.0f + 0.5f));
       v[i] *= gate;
+    }
+  }
+
+  void Activate(float* y, int plane, int channel) const {
+    if (hard_swish_) {
+      HardSwish(y, static_cast<std::size_t>(plane));
+    } else if (!activation_.empty()) {
+      activation_->forwardSlice(y, y, plane, plane, channel, channel + 1);
+    }
+  }
+
+  // Depthwise k x k, pad k/2, stride 1 or 2: per channel, per output row, each tap adds a
+  // weighted (strided) input row -- inner loops the compiler vectorises at stride 1.
+  void ForwardDepthwise(const float* x, int height, int width, int out_h, int out_w, float* y) {
+    const int pad = kernel_ / 2;
+    const int padded_w = width + 2 * pad, padded_h = height + 2 * pad;
+    padded_.assign(static_cast<std::size_t>(padded_h) * padded_w, 0.0f);
+    const int taps = kernel_ * kernel_;
+    for (int c = 0; c < out_channels_; ++c) {
+      const float* src = x + static_cast<std::ptrdiff_t>(c) * height * width;
+      for (int row = 0; row < height; ++row) {
+        std::memcpy(padded_.data() + static_cast<std::size_t>(row + pad) * padded_w + pad,
+                    src + static_cast<std::ptrdiff_t>(row) * width,
+                    sizeof(float) * static_cast<std::size_t>(width));
+      }
+      const float* w = taps_.data() + static_cast<std::ptrdiff_t>(c) * taps;
+      float* dst = y + static_cast<std::ptrdiff_t>(c) * out_h * out_w;
+      for (int oy = 0; oy < out_h; ++oy) {
+        float* o = dst + static_cast<std::ptrdiff_t>(oy) * out_w;
+        std::fill_n(o, out_w, bias_[static_cast<std::size_t>(c)]);
+        for (int ky = 0; ky < kernel_; ++ky) {
+          const float* in_row =
+              padded_.data() + static_cast<std::ptrdiff_t>(oy * stride_ + ky) * padded_w;
+          for (int kx = 0; kx < kernel_; ++kx) {
+            const float wk = w[ky * kernel_ + kx];
+            const float* in = in_row + kx;
+            if (stride_ == 1) {
+              for (int ox = 0; ox < out_w; ++ox) o[ox] += wk * in[ox];
+            } else {
+              for (int ox = 0; ox < out_w; ++ox) o[ox] += wk * in[ox * stride_];
+            }
+          }
+        }
+      }
+      Activate(dst, out_h * out_w, c);
     }
   }
 
@@ -141,7 +199,8 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
     }
   }
 
-  int out_channels_, in_channels_, kernel_;
+  int out_channels_, in_channels_, kernel_, stride_;
+  bool depthwise_;
   std::vector<float> taps_, bias_;
   std::vector<float> padded_, wide_;  // scratch, reused across forwards
   cv::Ptr<cv::dnn::ActivationLayer> activation_;
@@ -154,13 +213,19 @@ cv::Ptr<cv::dnn::Layer> CreateConvolution(cv::dnn::LayerParams& params) {
   cv::Ptr<cv::dnn::BaseConvolutionLayer> builtin = cv::dnn::ConvolutionLayer::create(params);
   if (params.blobs.empty()) return builtin;
   const cv::Mat& weights = params.blobs[0];
-  const bool dense = params.get<int>("group", 1) == 1;
+  const int group = params.get<int>("group", 1);
   const auto all = [](const std::vector<std::size_t>& v, std::size_t value) {
     return std::all_of(v.begin(), v.end(), [&](std::size_t e) { return e == value; });
   };
-  if (!dense || weights.dims != 4 || weights.type() != CV_32F || !weights.isContinuous() ||
-      builtin->kernel_size.size() != 2 || !builtin->padMode.empty() || !all(builtin->strides, 1) ||
-      !all(builtin->dilations, 1)) {
+  if (weights.dims != 4 || weights.type() != CV_32F || !weights.isContinuous() ||
+      builtin->kernel_size.size() != 2 || !builtin->padMode.empty() ||
+      !all(builtin->dilations, 1) || builtin->strides.size() != 2) {
+    return builtin;
+  }
+  // Dense at stride 1, or depthwise (one input channel per output channel) at stride 1 or 2.
+  const bool depthwise = group > 1 && group == weights.size[0] && weights.size[1] == 1;
+  const std::size_t stride = builtin->strides[0];
+  if (builtin->strides[1] != stride || !(group == 1 ? stride == 1 : depthwise && stride <= 2)) {
     return builtin;
   }
   const std::size_t k = builtin->kernel_size[0];
@@ -174,7 +239,8 @@ cv::Ptr<cv::dnn::Layer> CreateConvolution(cv::dnn::LayerParams& params) {
     bias = params.blobs[1].reshape(1, 1);
     if (bias.type() != CV_32F || static_cast<int>(bias.total()) != weights.size[0]) return builtin;
   }
-  return cv::makePtr<GemmConvolutionLayer>(params, weights, bias);
+  return cv::makePtr<GemmConvolutionLayer>(params, weights, bias, depthwise,
+                                           static_cast<int>(stride));
 }
 
 }  // namespace

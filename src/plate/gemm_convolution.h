@@ -7,8 +7,12 @@
 //   out[co, y, x] = bias[co] + sum_{ky,kx} W[co, :, ky, kx] . in_padded[:, y + ky, x + kx]
 // -- one (Cout x Cin) x (Cin x H*(W+2p)) product per tap over the zero-padded input laid out row
 // by row, whose two surplus columns per row are dropped. Same sums as OpenCV's, in a different
-// order: outputs agree to float rounding (tests/plate/gemm_convolution_test.cc bounds it).
-// Every other convolution (depthwise, strided, dilated, asymmetric padding) stays OpenCV's.
+// order: outputs agree to float rounding (tests/plate_gemm_convolution_test.cc bounds it).
+// Depthwise convolutions (stride 1 or 2, same padding) are plain vectorisable loops here, for the
+// same reason as the activation: OpenCV 4.6 applies a fused HardSwish at ~4-8 ns per value, which
+// in this detector costs more than many of the convolutions themselves, so both forms apply it
+// (and any other fused activation) in a loop of their own. Every other convolution (strided
+// dense, dilated, grouped, asymmetric padding) stays OpenCV's.
 #pragma once
 
 #include <functional>

@@ -368,13 +368,13 @@ Status PlateReader::Open(const PlateReaderOptions& options, std::unique_ptr<Plat
     grammars = {*it};
   }
   cv::setNumThreads(options.threads);
-  // The detector's BLAS products honour the same thread count (process-wide, like OpenCV's).
-  if (options.detector_gemm_convolutions) SetGemmThreads(options.threads);
+  // The BLAS products honour the same thread count (process-wide, like OpenCV's); a BLAS
+  // without that knob is not OpenBLAS, and a reference BLAS would be slower than OpenCV.
+  const bool gemm = options.gemm_convolutions && SetGemmThreads(options.threads);
   std::unique_ptr<TextDetector> detector;
-  PORTCULLIS_RETURN_IF_ERROR(TextDetector::Open(model_dir + "/plate_det.onnx", &detector,
-                                                options.detector_gemm_convolutions));
+  PORTCULLIS_RETURN_IF_ERROR(TextDetector::Open(model_dir + "/plate_det.onnx", &detector, gemm));
   std::unique_ptr<TextRecognizer> recognizer;
-  PORTCULLIS_RETURN_IF_ERROR(TextRecognizer::Open(model_dir, &recognizer));
+  PORTCULLIS_RETURN_IF_ERROR(TextRecognizer::Open(model_dir, &recognizer, gemm));
   *reader = std::make_unique<PipelineReader>(options, std::move(detector), std::move(recognizer),
                                              std::move(grammars));
   return Status::Ok();
