@@ -59,9 +59,10 @@ struct PlateReaderOptions {
   // smaller plates and costs quadratically more (docs/benchmarks.md has the trade-off).
   int detector_max_side = 960;
   // When > 0, the detector also sees at most about this many pixels: its cost is proportional to
-  // them, so a square frame scaled to detector_max_side would cost 1.8 times a 16:9 one.
-  // 0 = only detector_max_side limits the size. docs/plate-speed.md has the trade-off.
-  int detector_max_pixels = 0;
+  // them, and a square frame scaled to detector_max_side would cost 1.8 times a 16:9 one. The
+  // default is a 4:3 frame at 960 (960 x 720): wider frames are unaffected, squarer ones cost no
+  // more than it. 0 = only detector_max_side limits the size. docs/plate-speed.md has numbers.
+  int detector_max_pixels = 960 * 720;
   // The detector's and recogniser's dense convolutions run as OpenBLAS matrix products instead
   // of OpenCV 4.6's kernels: the same arithmetic in another order, faster on one core (identical
   // reads on the development set; docs/plate-speed.md). Ignored, OpenCV's kernels used, when

@@ -4,7 +4,6 @@
 // milliseconds of inference); bench/alpr_eval resets them before each image and reads them after.
 #pragma once
 
-#include <cstdint>
 #include <map>
 
 namespace portcullis::plate {
@@ -12,6 +11,7 @@ namespace portcullis::plate {
 struct StageStats {
   int detector_runs = 0;
   double detector_cpu_ms = 0;  // network forward plus its input preparation
+  int detector_input_width = 0, detector_input_height = 0;  // of the last detector run
   int recognizer_runs = 0;
   double recognizer_cpu_ms = 0;
   std::map<int, int> recognizer_widths;  // network input width -> runs

@@ -226,6 +226,8 @@ Status TextDetector::Probability(const cv::Mat& bgr, cv::Size input, cv::Mat* pr
                                  const std::vector<cv::Mat>* pools_in) {
   StageStats& stats = ThreadStageStats();
   ++stats.detector_runs;
+  stats.detector_input_width = input.width;
+  stats.detector_input_height = input.height;
   const ScopedCpuTimer timer(&stats.detector_cpu_ms);
   cv::Mat resized;
   cv::resize(bgr, resized, input, 0, 0, cv::INTER_AREA);
