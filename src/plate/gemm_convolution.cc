@@ -149,7 +149,8 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
             if (stride_ == 1) {
               for (int ox = 0; ox < out_w; ++ox) o[ox] += wk * in[ox];
             } else {
-              for (int ox = 0; ox < out_w; ++ox) o[ox] += wk * in[ox * stride_];
+              for (int ox = 0; ox < out_w; ++ox)
+                o[ox] += wk * in[static_cast<std::ptrdiff_t>(ox) * stride_];
             }
           }
         }
