@@ -2,12 +2,13 @@
 """Does OpenCV 4.6's int8 path (cv::dnn::Net::quantize) make the plate networks faster?
 
 Measures, on one thread, thread-CPU time of one forward pass (minimum of N) of each prepared
-model in fp32 and after Net.quantize(calib, CV_32F, CV_32F), calibrated on a scene the project
-generates (random pixels: the timing does not depend on the content). Where quantize fails, it
-says which layer has no int8 kernel. Then, to answer "would int8 be faster if it could run",
-the same for a timing proxy of the detector whose HardSwish/HardSigmoid activations (no int8
-kernel in OpenCV 4.6) are swapped for ReLU/Sigmoid: same convolutions, same shapes, wrong
-numbers -- a speed probe only, never a model to read with.
+model in fp32 and after Net.quantize(calib, CV_32F, CV_32F), calibrated on random input the
+script generates (the timing does not depend on the content, and no real model gets as far as an
+accuracy question). Where quantising fails, it says which layer has no int8 kernel. Then, to
+answer "would int8 be faster if it could run", the same for timing proxies of the detector and
+recogniser whose HardSwish/HardSigmoid activations (no int8 kernel in OpenCV 4.6) are swapped
+for ReLU/Sigmoid: same convolutions, same shapes, wrong numbers -- a speed probe only, never a
+model to read with.
 
   /usr/bin/python3 bench/plate_int8_probe.py [MODEL_DIR] [--repeat N]
 
