@@ -5,22 +5,28 @@
 //
 // Prints, per set: exact-match top-1 and top-5 accuracy, plate-detection recall (IoU >= 0.5) and
 // milliseconds per image (p50/p95) on one thread -- wall clock and the reading thread's CPU time,
-// which a loaded machine inflates far less -- then the command line that reproduced it.
+// which a loaded machine inflates far less -- then the command line that reproduced it, and
+// where that CPU time went (detector and recogniser runs per image, their CPU time, the
+// recogniser widths used). --reads FILE writes every image's reads as JSON Lines (the `plate
+// read --json` plate objects), so two builds can be checked for identical reads with diff.
 #include <time.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "plate/stage_stats.h"
 #include "portcullis/env.h"
 #include "portcullis/image.h"
 #include "portcullis/plate.h"
+#include "portcullis/plate_json.h"
 
 namespace {
 
@@ -39,6 +45,9 @@ struct SetResult {
   int images = 0, top1 = 0, top5 = 0, detected = 0, failed = 0;
   std::vector<double> ms;
   std::vector<double> cpu_ms;  // CLOCK_THREAD_CPUTIME_ID: the reader runs on this thread
+  // Per image: detector and recogniser CPU time (plate::StageStats), recogniser runs.
+  std::vector<double> detector_ms, recognizer_ms, other_ms, detector_runs, recognizer_runs;
+  std::map<int, int> recognizer_widths;
   // truth size / reported size for correct reads: what plate_box_scale should be multiplied by.
   std::vector<double> width_ratio, height_ratio;
 };
@@ -101,7 +110,10 @@ int main(int argc, char** argv) {
   int detector_size = plate::PlateReaderOptions{}.detector_max_side;
   int coarse_size = plate::PlateReaderOptions{}.coarse_detector_max_side;
   int proposal_size = plate::PlateReaderOptions{}.detector_proposal_max_side;
+  int detector_pixels = plate::PlateReaderOptions{}.detector_max_pixels;
+  bool gemm = plate::PlateReaderOptions{}.gemm_convolutions;
   std::string command = "alpr_eval";
+  std::string reads_path;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     command += " " + arg;
@@ -125,27 +137,47 @@ int main(int argc, char** argv) {
     } else if (arg == "--proposal-size" && i + 1 < argc) {
       proposal_size = std::stoi(argv[++i]);
       command += std::string(" ") + argv[i];
+    } else if (arg == "--gemm" || arg == "--no-gemm") {
+      gemm = arg == "--gemm";
+    } else if (arg == "--detector-pixels" && i + 1 < argc) {
+      detector_pixels = std::stoi(argv[++i]);
+      command += std::string(" ") + argv[i];
+    } else if (arg == "--reads" && i + 1 < argc) {
+      reads_path = argv[++i];
+      command += std::string(" ") + argv[i];
     } else if (arg == "--limit" && i + 1 < argc) {
       limit = std::stoi(argv[++i]);
       command += std::string(" ") + argv[i];
     } else if (arg.rfind("--", 0) == 0) {
-      std::fprintf(stderr,
-                   "usage: alpr_eval [--json] [--errors] [--limit N] [--detector-size N] "
-                   "[--coarse-size N] [--proposal-size N] [--region "
-                   "R] DIR ...\n");
+      std::fprintf(
+          stderr,
+          "usage: alpr_eval [--json] [--errors] [--reads FILE] [--limit N] [--detector-size N] "
+          "[--detector-pixels N] [--gemm|--no-gemm] "
+          "[--coarse-size N] [--proposal-size N] [--region "
+          "R] DIR ...\n");
       return 2;
     } else {
       sets.emplace_back(region, arg);
     }
   }
   if (sets.empty()) {
-    std::fprintf(stderr,
-                 "usage: alpr_eval [--json] [--errors] [--limit N] [--detector-size N] "
-                 "[--coarse-size N] [--proposal-size N] [--region "
-                 "R] DIR ...\n");
+    std::fprintf(
+        stderr,
+        "usage: alpr_eval [--json] [--errors] [--reads FILE] [--limit N] [--detector-size N] "
+        "[--detector-pixels N] [--gemm|--no-gemm] "
+        "[--coarse-size N] [--proposal-size N] [--region "
+        "R] DIR ...\n");
     return 2;
   }
   std::vector<SetResult> results;
+  std::ofstream reads_out;
+  if (!reads_path.empty()) {
+    reads_out.open(reads_path);
+    if (!reads_out) {
+      std::fprintf(stderr, "alpr_eval: cannot write %s\n", reads_path.c_str());
+      return 1;
+    }
+  }
   for (const auto& [set_region, dir] : sets) {
     plate::PlateReaderOptions options;
     options.region = set_region;
@@ -154,6 +186,8 @@ int main(int argc, char** argv) {
     options.exhaustive = exhaustive;
     options.coarse_detector_max_side = coarse_size;
     options.detector_proposal_max_side = proposal_size;
+    options.detector_max_pixels = detector_pixels;
+    options.gemm_convolutions = gemm;
     std::unique_ptr<plate::PlateReader> reader;
     Status s = plate::PlateReader::Open(options, &reader);
     if (!s.ok()) {
@@ -177,9 +211,19 @@ int main(int argc, char** argv) {
       std::vector<plate::PlateRead> plates;
       if (s.ok()) {
         auto start = std::chrono::steady_clock::now();
+        plate::StageStats& stats = plate::ThreadStageStats();
+        stats.Reset();
         const double cpu_start = ThreadCpuMs();
         s = reader->Read(image, &plates);
         r.cpu_ms.push_back(ThreadCpuMs() - cpu_start);
+        r.detector_ms.push_back(stats.detector_cpu_ms);
+        r.recognizer_ms.push_back(stats.recognizer_cpu_ms);
+        r.other_ms.push_back(r.cpu_ms.back() - stats.detector_cpu_ms - stats.recognizer_cpu_ms);
+        r.detector_runs.push_back(stats.detector_runs);
+        r.recognizer_runs.push_back(stats.recognizer_runs);
+        for (const auto& [width, runs] : stats.recognizer_widths) {
+          r.recognizer_widths[width] += runs;
+        }
         r.ms.push_back(
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
                 .count());
@@ -188,6 +232,11 @@ int main(int argc, char** argv) {
         ++r.failed;
         std::fprintf(stderr, "%s: %s\n", t.image.c_str(), s.ToString().c_str());
         continue;
+      }
+      if (reads_out.is_open()) {
+        nlohmann::json line = {{"file", t.image}, {"plates", nlohmann::json::array()}};
+        for (const auto& p : plates) line["plates"].push_back(plate::PlateReadToJson(p));
+        reads_out << line.dump() << "\n";
       }
       bool top1 = !plates.empty() && plates[0].text == t.text;
       bool top5 = false, detected = false;
@@ -246,6 +295,28 @@ int main(int argc, char** argv) {
                 r.name.c_str(), r.region.c_str(), r.images, pct(r.top1, r.images),
                 pct(r.top5, r.images), pct(r.detected, r.images), Percentile(r.ms, 0.5),
                 Percentile(r.ms, 0.95), Percentile(r.cpu_ms, 0.5), Percentile(r.cpu_ms, 0.95));
+  }
+  std::printf(
+      "\nWhere the CPU time went (per image, thread CPU ms; \"other\" = everything outside the "
+      "two networks)\n\n| set | detector runs mean | detector p50 | detector mean | recogniser "
+      "runs "
+      "mean (p50) | recogniser p50 | recogniser mean | other mean | recogniser widths (runs) "
+      "|\n|---|---|---|---|---|---|---|---|---|\n");
+  auto mean = [](const std::vector<double>& v) {
+    double sum = 0;
+    for (double x : v) sum += x;
+    return v.empty() ? 0.0 : sum / static_cast<double>(v.size());
+  };
+  for (const auto& r : results) {
+    std::string widths;
+    for (const auto& [width, runs] : r.recognizer_widths) {
+      widths += (widths.empty() ? "" : ", ") + std::to_string(width) + ": " + std::to_string(runs);
+    }
+    std::printf("| %s | %.1f | %.0f | %.0f | %.1f (%.0f) | %.0f | %.0f | %.1f | %s |\n",
+                r.name.c_str(), mean(r.detector_runs), Percentile(r.detector_ms, 0.5),
+                mean(r.detector_ms), mean(r.recognizer_runs), Percentile(r.recognizer_runs, 0.5),
+                Percentile(r.recognizer_ms, 0.5), mean(r.recognizer_ms), mean(r.other_ms),
+                widths.c_str());
   }
   if (calibrate) {
     for (const auto& r : results) {

@@ -220,6 +220,10 @@ TEST(PlateReaderOpenTest, OutOfRangeOptionsAreInvalidArgument) {
   cases.back().options.detector_max_side = 10;
   cases.push_back({"detector_max_side 5000", {}});
   cases.back().options.detector_max_side = 5000;
+  cases.push_back({"detector_max_pixels 100", {}});
+  cases.back().options.detector_max_pixels = 100;
+  cases.push_back({"detector_max_pixels -1", {}});
+  cases.back().options.detector_max_pixels = -1;
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     std::unique_ptr<PlateReader> reader;

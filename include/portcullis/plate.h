@@ -58,6 +58,16 @@ struct PlateReaderOptions {
   // The text detector sees the image scaled so its longer side is at most this. Larger finds
   // smaller plates and costs quadratically more (docs/benchmarks.md has the trade-off).
   int detector_max_side = 960;
+  // When > 0, the detector also sees at most about this many pixels: its cost is proportional to
+  // them, and a square frame scaled to detector_max_side would cost 1.8 times a 16:9 one. The
+  // default is a 4:3 frame at 960 (960 x 720): wider frames are unaffected, squarer ones cost no
+  // more than it. 0 = only detector_max_side limits the size. docs/plate-speed.md has numbers.
+  int detector_max_pixels = 960 * 720;
+  // The detector's and recogniser's dense convolutions run as OpenBLAS matrix products instead
+  // of OpenCV 4.6's kernels: the same arithmetic in another order, faster on one core (identical
+  // reads on the development set; docs/plate-speed.md). Ignored, OpenCV's kernels used, when
+  // the BLAS in use is not OpenBLAS (scripts/install.sh pins OpenBLAS).
+  bool gemm_convolutions = true;
   // A first, cheaper detector pass at this size; the detector_max_side pass runs only when it
   // finds no confident plate. 0 (the default) disables it: on the development set a coarse pass
   // at 640 costs US accuracy (early exits on confident misreads); docs/benchmarks.md has numbers.

@@ -9,6 +9,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "plate/ctc_decoder.h"
+#include "plate/gemm_convolution.h"
 #include "plate/grammar.h"
 #include "plate/junk_slot.h"
 #include "plate/text_detector.h"
@@ -252,6 +253,7 @@ class PipelineReader final : public PlateReader {
     for (int size : sizes) {
       DetectorOptions detector_options;
       detector_options.max_side = size;
+      detector_options.max_pixels = options_.detector_max_pixels;
       detector_options.proposal_max_side = options_.detector_proposal_max_side;
       std::vector<TextBox> boxes;
       PORTCULLIS_RETURN_IF_ERROR(detector_->Detect(bgr, detector_options, &boxes));
@@ -347,6 +349,10 @@ Status PlateReader::Open(const PlateReaderOptions& options, std::unique_ptr<Plat
   if (options.detector_max_side < 64 || options.detector_max_side > 4096) {
     return Status::InvalidArgument("detector_max_side must be in [64, 4096]");
   }
+  if (options.detector_max_pixels != 0 &&
+      (options.detector_max_pixels < 64 * 64 || options.detector_max_pixels > 4096 * 4096)) {
+    return Status::InvalidArgument("detector_max_pixels must be 0 or in [4096, 16777216]");
+  }
   if (options.coarse_detector_max_side != 0 &&
       (options.coarse_detector_max_side < 64 || options.coarse_detector_max_side > 4096)) {
     return Status::InvalidArgument("coarse_detector_max_side must be 0 or in [64, 4096]");
@@ -374,10 +380,13 @@ Status PlateReader::Open(const PlateReaderOptions& options, std::unique_ptr<Plat
     grammars = {*it};
   }
   cv::setNumThreads(options.threads);
+  // The BLAS products honour the same thread count (process-wide, like OpenCV's); a BLAS
+  // without that knob is not OpenBLAS, and a reference BLAS would be slower than OpenCV.
+  const bool gemm = options.gemm_convolutions && SetGemmThreads(options.threads);
   std::unique_ptr<TextDetector> detector;
-  PORTCULLIS_RETURN_IF_ERROR(TextDetector::Open(model_dir + "/plate_det.onnx", &detector));
+  PORTCULLIS_RETURN_IF_ERROR(TextDetector::Open(model_dir + "/plate_det.onnx", &detector, gemm));
   std::unique_ptr<TextRecognizer> recognizer;
-  PORTCULLIS_RETURN_IF_ERROR(TextRecognizer::Open(model_dir, &recognizer));
+  PORTCULLIS_RETURN_IF_ERROR(TextRecognizer::Open(model_dir, &recognizer, gemm));
   *reader = std::make_unique<PipelineReader>(options, std::move(detector), std::move(recognizer),
                                              std::move(grammars));
   return Status::Ok();

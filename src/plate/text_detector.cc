@@ -7,6 +7,9 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include "plate/gemm_convolution.h"
+#include "plate/stage_stats.h"
+
 namespace portcullis::plate {
 
 float TextBox::Width() const {
@@ -32,10 +35,11 @@ Status ReadModelFile(const std::string& path, std::vector<uchar>* bytes) {
   return Status::Ok();
 }
 
-Status TextDetector::Open(const std::string& model_path, std::unique_ptr<TextDetector>* detector) {
+Status TextDetector::Open(const std::string& model_path, std::unique_ptr<TextDetector>* detector,
+                          bool gemm_convolutions) {
   std::vector<uchar> model;
   PORTCULLIS_RETURN_IF_ERROR(ReadModelFile(model_path, &model));
-  std::unique_ptr<TextDetector> result(new TextDetector(std::move(model)));
+  std::unique_ptr<TextDetector> result(new TextDetector(std::move(model), gemm_convolutions));
   std::string region_path = model_path;
   if (region_path.size() > 5 && region_path.substr(region_path.size() - 5) == ".onnx") {
     region_path = region_path.substr(0, region_path.size() - 5) + "_region.onnx";
@@ -74,7 +78,9 @@ cv::dnn::Net* TextDetector::NetFor(cv::Size input_size, bool region) {
       });
       nets_.erase(oldest);
     }
-    cv::dnn::Net net = cv::dnn::readNetFromONNX(region ? region_model_ : model_);
+    const std::vector<uchar>& model = region ? region_model_ : model_;
+    cv::dnn::Net net =
+        gemm_convolutions_ ? ReadNetWithGemmConvolutions(model) : cv::dnn::readNetFromONNX(model);
     if (net.empty()) return nullptr;
     net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
     net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
@@ -218,6 +224,11 @@ std::vector<cv::Rect> ProposeRegions(const cv::Mat& probability, float scale_x, 
 Status TextDetector::Probability(const cv::Mat& bgr, cv::Size input, cv::Mat* probability,
                                  std::vector<cv::Mat>* pools_out,
                                  const std::vector<cv::Mat>* pools_in) {
+  StageStats& stats = ThreadStageStats();
+  ++stats.detector_runs;
+  stats.detector_input_width = input.width;
+  stats.detector_input_height = input.height;
+  const ScopedCpuTimer timer(&stats.detector_cpu_ms);
   cv::Mat resized;
   cv::resize(bgr, resized, input, 0, 0, cv::INTER_AREA);
   // PaddleOCR's NormalizeImage: ImageNet mean/std applied to the channels in BGR order, as the
@@ -278,13 +289,18 @@ Status TextDetector::Detect(const cv::Mat& bgr, const DetectorOptions& options,
   if (bgr.empty() || bgr.type() != CV_8UC3) {
     return Status::InvalidArgument("text detector needs a non-empty 8-bit BGR image");
   }
-  if (options.max_side < 32 || options.proposal_max_side < 0) {
-    return Status::InvalidArgument("text detector: max_side must be >= 32, proposal_max_side >= 0");
+  if (options.max_side < 32 || options.proposal_max_side < 0 || options.max_pixels < 0) {
+    return Status::InvalidArgument(
+        "text detector: max_side must be >= 32, proposal_max_side and max_pixels >= 0");
   }
-  // Scale the longer side to max_side (never up), both sides to multiples of 32 as the network's
-  // five stride-2 stages require.
+  // Scale the longer side to max_side and the area to max_pixels (never up), both sides to
+  // multiples of 32 as the network's five stride-2 stages require.
   const int longer = std::max(bgr.cols, bgr.rows);
-  const double scale = std::min(1.0, static_cast<double>(options.max_side) / longer);
+  double scale = std::min(1.0, static_cast<double>(options.max_side) / longer);
+  if (options.max_pixels > 0) {
+    const double area = static_cast<double>(bgr.cols) * bgr.rows;
+    scale = std::min(scale, std::sqrt(static_cast<double>(options.max_pixels) / area));
+  }
   const double proposal_scale =
       std::min(1.0, static_cast<double>(options.proposal_max_side) / longer);
   try {

@@ -32,7 +32,11 @@ struct TextBox {
 };
 
 struct DetectorOptions {
-  int max_side = 960;          // the longer image side is scaled to at most this (multiple of 32)
+  int max_side = 960;  // the longer image side is scaled to at most this (multiple of 32)
+  // When > 0, the image is also scaled so that the network sees at most about this many pixels
+  // (the detector's cost is proportional to them): a square frame at max_side costs 1.8 times a
+  // 16:9 one. 0 = no limit beyond max_side.
+  int max_pixels = 0;
   float bin_threshold = 0.3f;  // probability above which a pixel is text
   float box_threshold = 0.5f;  // minimum mean probability of a box
   float unclip_ratio = 1.6f;   // DB shrinks text regions in training; this grows them back
@@ -60,8 +64,10 @@ std::vector<cv::Rect> ProposeRegions(const cv::Mat& probability, float scale_x, 
 class TextDetector {
  public:
   // Loads model_path and, when it exists, the proposal-region model beside it
-  // (plate_det.onnx -> plate_det_region.onnx).
-  static Status Open(const std::string& model_path, std::unique_ptr<TextDetector>* detector);
+  // (plate_det.onnx -> plate_det_region.onnx). With gemm_convolutions, the networks' dense
+  // convolutions run as BLAS products (gemm_convolution.h): the same arithmetic, faster.
+  static Status Open(const std::string& model_path, std::unique_ptr<TextDetector>* detector,
+                     bool gemm_convolutions = false);
 
   Status Detect(const cv::Mat& bgr, const DetectorOptions& options, std::vector<TextBox>* boxes);
 
@@ -71,7 +77,8 @@ class TextDetector {
                                                    float scale_y, const DetectorOptions& options);
 
  private:
-  explicit TextDetector(std::vector<uchar> model) : model_(std::move(model)) {}
+  TextDetector(std::vector<uchar> model, bool gemm_convolutions)
+      : model_(std::move(model)), gemm_convolutions_(gemm_convolutions) {}
   // The Net for one input size, of the whole-image model or (region) the proposal-region model.
   cv::dnn::Net* NetFor(cv::Size input_size, bool region = false);
   // Runs the network on `bgr` resized to `input` (multiples of 32); *probability is a copy of
@@ -89,6 +96,7 @@ class TextDetector {
     std::uint64_t last_use = 0;
   };
   std::vector<uchar> model_;
+  bool gemm_convolutions_ = false;
   // plate_det_region.onnx beside the detector (empty: no proposal stage; Detect then always
   // runs the whole image): the detector with its SE averages as inputs.
   std::vector<uchar> region_model_;

@@ -7,19 +7,22 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include "plate/gemm_convolution.h"
+#include "plate/stage_stats.h"
 #include "plate/text_detector.h"  // ReadModelFile
 
 namespace portcullis::plate {
 
 Status TextRecognizer::Open(const std::string& model_dir,
-                            std::unique_ptr<TextRecognizer>* recognizer) {
+                            std::unique_ptr<TextRecognizer>* recognizer, bool gemm_convolutions) {
   std::unique_ptr<TextRecognizer> r(new TextRecognizer());
   for (int width : {160, 320}) {
     std::string path = model_dir + "/plate_rec_w" + std::to_string(width) + ".onnx";
     std::vector<uchar> bytes;
     PORTCULLIS_RETURN_IF_ERROR(ReadModelFile(path, &bytes));
     try {
-      cv::dnn::Net net = cv::dnn::readNetFromONNX(bytes);
+      cv::dnn::Net net =
+          gemm_convolutions ? ReadNetWithGemmConvolutions(bytes) : cv::dnn::readNetFromONNX(bytes);
       if (net.empty()) return Status::Corruption("cannot load recogniser: " + path);
       net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
       net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
@@ -112,6 +115,10 @@ Status TextRecognizer::Recognize(const cv::Mat& line_bgr, cv::Mat* probs, cv::Ma
   auto it = nets_.lower_bound(line_bgr.cols);
   if (it == nets_.end()) it = std::prev(nets_.end());
   const int width = it->first;
+  StageStats& stats = ThreadStageStats();
+  ++stats.recognizer_runs;
+  ++stats.recognizer_widths[width];
+  const ScopedCpuTimer timer(&stats.recognizer_cpu_ms);
   cv::Mat line = line_bgr;
   if (line.cols > width) cv::resize(line_bgr, line, cv::Size(width, kHeight), 0, 0, cv::INTER_AREA);
   // PaddleOCR's normalisation: (x / 255 - 0.5) / 0.5 in BGR order, zero padding on the right.

@@ -27,8 +27,11 @@ class TextRecognizer {
  public:
   static constexpr int kHeight = 48;
 
-  // Loads model_dir/plate_rec_w{160,320}.onnx and model_dir/rec_keys.txt.
-  static Status Open(const std::string& model_dir, std::unique_ptr<TextRecognizer>* recognizer);
+  // Loads model_dir/plate_rec_w{160,320}.onnx and model_dir/rec_keys.txt. With
+  // gemm_convolutions, the networks' dense convolutions run as BLAS products
+  // (gemm_convolution.h).
+  static Status Open(const std::string& model_dir, std::unique_ptr<TextRecognizer>* recognizer,
+                     bool gemm_convolutions = false);
 
   // Cuts the quadrilateral `corners` (tl, tr, br, bl) out of `bgr`, rectified to a
   // kHeight-pixel-high line.

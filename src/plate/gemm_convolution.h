@@ -1,0 +1,44 @@
+// Convolutions as BLAS matrix products, for the text detector under OpenCV 4.6.
+//
+// OpenCV 4.6's own kernels run the PP-OCRv4 detector's dense convolutions at 4-10 G
+// multiply-adds/s on one core; the same arithmetic as one OpenBLAS sgemm per kernel tap runs at
+// 15-25. A dense (group 1), stride-1, undilated convolution with a 1x1 kernel, or a square odd
+// kernel padded by half its size on every side, is computed here as
+//   out[co, y, x] = bias[co] + sum_{ky,kx} W[co, :, ky, kx] . in_padded[:, y + ky, x + kx]
+// -- one (Cout x Cin) x (Cin x H*(W+2p)) product per tap over the zero-padded input laid out row
+// by row, whose two surplus columns per row are dropped. Same sums as OpenCV's, in a different
+// order: outputs agree to float rounding (tests/plate_gemm_convolution_test.cc bounds it).
+// Depthwise convolutions (stride 1 or 2, same padding) are plain vectorisable loops here, for the
+// same reason as the activation: OpenCV 4.6 applies a fused HardSwish at ~4-8 ns per value, which
+// in this detector costs more than many of the convolutions themselves, so both forms apply it
+// (and any other fused activation) in a loop of their own. Every other convolution (strided
+// dense, dilated, grouped, asymmetric padding) stays OpenCV's.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include <opencv2/core.hpp>
+#include <opencv2/dnn.hpp>
+
+namespace portcullis::plate {
+
+// Reads an ONNX model (bytes) into a Net whose eligible convolutions run as BLAS products; the
+// others, and every other layer, are OpenCV's. Throws cv::Exception as readNetFromONNX does.
+cv::dnn::Net ReadNetWithGemmConvolutions(const std::vector<uchar>& model);
+
+// The Net that `build` makes (e.g. by readNetFromONNX or Net::addLayer), with its eligible
+// convolutions in product form: OpenCV's "Convolution" constructor is replaced while it runs and
+// while the layers are created.
+cv::dnn::Net BuildWithGemmConvolutions(const std::function<cv::dnn::Net()>& build);
+
+// Number of convolution layers of `net` that run as BLAS products.
+int CountGemmConvolutions(cv::dnn::Net& net);
+
+// Sets the BLAS library's thread count when it is OpenBLAS (looked up at run time, as the face
+// engine does); returns false when the BLAS in use has no such knob (the reference BLAS, one
+// thread). The detector's products must run on the caller's thread for one-core timings to mean
+// what they say.
+bool SetGemmThreads(int threads);
+
+}  // namespace portcullis::plate

@@ -1,0 +1,78 @@
+// The text detector's input size: the longer side capped by max_side and the area by max_pixels
+// (plate::StageStats records the size each run used), and the network runs at that size.
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <opencv2/core.hpp>
+
+#include "plate/stage_stats.h"
+#include "plate/text_detector.h"
+
+namespace portcullis::plate {
+namespace {
+
+std::string ModelDir() {
+  const char* env = std::getenv("PORTCULLIS_MODEL_DIR");
+  if (env != nullptr && *env != '\0') return env;
+  return std::string(PORTCULLIS_SOURCE_DIR) + "/models";
+}
+
+class DetectorSizeTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const Status s = TextDetector::Open(ModelDir() + "/plate_det.onnx", &detector_);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+  static void TearDownTestSuite() { detector_.reset(); }
+
+  // The network input size Detect used for an image of `size` (grey: no text needed).
+  static cv::Size InputFor(cv::Size size, const DetectorOptions& options) {
+    const cv::Mat image(size, CV_8UC3, cv::Scalar(120, 120, 120));
+    std::vector<TextBox> boxes;
+    ThreadStageStats().Reset();
+    const Status s = detector_->Detect(image, options, &boxes);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    EXPECT_EQ(ThreadStageStats().detector_runs, 1);
+    return {ThreadStageStats().detector_input_width, ThreadStageStats().detector_input_height};
+  }
+
+  static std::unique_ptr<TextDetector> detector_;
+};
+
+std::unique_ptr<TextDetector> DetectorSizeTest::detector_;
+
+TEST_F(DetectorSizeTest, MaxSideAloneScalesTheLongerSide) {
+  DetectorOptions options;
+  options.max_side = 640;
+  EXPECT_EQ(InputFor({1280, 720}, options), cv::Size(640, 352));  // 360 -> multiple of 32
+  EXPECT_EQ(InputFor({1000, 1000}, options), cv::Size(640, 640));
+  EXPECT_EQ(InputFor({320, 200}, options), cv::Size(320, 192));  // never scaled up
+}
+
+TEST_F(DetectorSizeTest, MaxPixelsCapsTheAreaOfSquarerFramesOnly) {
+  DetectorOptions options;
+  options.max_side = 640;
+  options.max_pixels = 640 * 480;
+  // 16:9 and 4:3 at 640 are within the budget: unchanged.
+  EXPECT_EQ(InputFor({1280, 720}, options), cv::Size(640, 352));
+  EXPECT_EQ(InputFor({1280, 960}, options), cv::Size(640, 480));
+  // A square frame gets sqrt(640*480) = 554 a side, rounded to 544 (multiple of 32).
+  EXPECT_EQ(InputFor({1000, 1000}, options), cv::Size(544, 544));
+  // A small image is never scaled up.
+  EXPECT_EQ(InputFor({300, 300}, options), cv::Size(288, 288));
+}
+
+TEST_F(DetectorSizeTest, NegativeMaxPixelsIsInvalidArgument) {
+  const cv::Mat image(64, 64, CV_8UC3, cv::Scalar(0, 0, 0));
+  DetectorOptions options;
+  options.max_pixels = -1;
+  std::vector<TextBox> boxes;
+  EXPECT_EQ(detector_->Detect(image, options, &boxes).code(), Status::Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace portcullis::plate

@@ -1,0 +1,181 @@
+// The detector's convolutions as BLAS products (src/plate/gemm_convolution.h): each eligible
+// shape against OpenCV's own convolution on the same random input, the shapes that must stay
+// OpenCV's, a fused activation, and the real detector end to end.
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <opencv2/core.hpp>
+#include <opencv2/dnn.hpp>
+
+#include "plate/gemm_convolution.h"
+#include "plate/text_detector.h"
+#include "portcullis/plate_synth.h"
+
+namespace portcullis::plate {
+namespace {
+
+struct ConvShape {
+  int in_channels, out_channels, kernel, pad, stride, group;
+  bool bias;
+};
+
+// One convolution, followed by activation layers of the given types.
+cv::dnn::Net OneConvolution(const ConvShape& s, const std::vector<std::string>& activations = {}) {
+  cv::dnn::LayerParams p;
+  p.name = "conv";
+  p.type = "Convolution";
+  p.set("kernel_size", s.kernel);
+  p.set("pad", s.pad);
+  p.set("stride", s.stride);
+  p.set("group", s.group);
+  p.set("num_output", s.out_channels);
+  p.set("bias_term", s.bias);
+  cv::Mat weights(std::vector<int>{s.out_channels, s.in_channels / s.group, s.kernel, s.kernel},
+                  CV_32F);
+  cv::RNG rng(11);
+  rng.fill(weights, cv::RNG::UNIFORM, -0.5, 0.5);
+  p.blobs.push_back(weights);
+  if (s.bias) {
+    cv::Mat bias(1, s.out_channels, CV_32F);
+    rng.fill(bias, cv::RNG::UNIFORM, -1.0, 1.0);
+    p.blobs.push_back(bias);
+  }
+  cv::dnn::Net net;
+  net.addLayerToPrev(p.name, p.type, p);
+  for (const auto& activation : activations) {
+    cv::dnn::LayerParams a;
+    a.name = "act" + std::to_string(net.getLayerNames().size());
+    a.type = activation;
+    net.addLayerToPrev(a.name, a.type, a);
+  }
+  net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+  net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+  return net;
+}
+
+cv::Mat RandomInput(int channels, int height, int width) {
+  cv::Mat x(std::vector<int>{1, channels, height, width}, CV_32F);
+  cv::RNG rng(5);
+  rng.fill(x, cv::RNG::UNIFORM, -2.0, 2.0);
+  return x;
+}
+
+cv::Mat Forward(cv::dnn::Net& net, const cv::Mat& input) {
+  net.setInput(input);
+  return net.forward().clone();
+}
+
+class GemmConvolutionShapeTest : public ::testing::TestWithParam<ConvShape> {};
+
+TEST_P(GemmConvolutionShapeTest, MatchesOpenCvConvolution) {
+  const ConvShape s = GetParam();
+  cv::dnn::Net reference = OneConvolution(s);
+  cv::dnn::Net gemm = BuildWithGemmConvolutions([&] { return OneConvolution(s); });
+  ASSERT_EQ(CountGemmConvolutions(gemm), 1);
+  // An odd size, so that a row or padding mistake cannot hide in a symmetric layout.
+  const cv::Mat input = RandomInput(s.in_channels, 13, 21);
+  const cv::Mat expected = Forward(reference, input);
+  const cv::Mat got = Forward(gemm, input);
+  ASSERT_EQ(got.size, expected.size);
+  // Same sums in another order: float rounding only (|sum| up to ~Cin*k*k).
+  EXPECT_LE(cv::norm(got, expected, cv::NORM_INF), 1e-4 * s.in_channels * s.kernel * s.kernel);
+  // Twice: the layer's scratch buffers are reused.
+  EXPECT_EQ(cv::norm(Forward(gemm, input), got, cv::NORM_INF), 0.0);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EligibleShapes, GemmConvolutionShapeTest,
+    ::testing::Values(ConvShape{16, 32, 1, 0, 1, 1, true}, ConvShape{96, 24, 3, 1, 1, 1, true},
+                      ConvShape{8, 5, 3, 1, 1, 1, false}, ConvShape{4, 6, 5, 2, 1, 1, true},
+                      // depthwise: stride 1 and 2, 3x3 and 5x5
+                      ConvShape{16, 16, 3, 1, 1, 16, true}, ConvShape{12, 12, 3, 1, 2, 12, true},
+                      ConvShape{8, 8, 5, 2, 1, 8, false}, ConvShape{8, 8, 5, 2, 2, 8, true}));
+
+TEST(GemmConvolutionTest, LeavesOtherShapesToOpenCv) {
+  for (const ConvShape& s : {ConvShape{16, 16, 3, 1, 1, 4, true},     // grouped, not depthwise
+                             ConvShape{12, 12, 3, 1, 3, 12, true},    // depthwise, stride 3
+                             ConvShape{16, 32, 3, 1, 2, 1, true},     // strided
+                             ConvShape{16, 32, 3, 0, 1, 1, true}}) {  // unpadded 3x3
+    cv::dnn::Net gemm = BuildWithGemmConvolutions([&] { return OneConvolution(s); });
+    EXPECT_EQ(CountGemmConvolutions(gemm), 0) << s.kernel << " " << s.stride << " " << s.group;
+    cv::dnn::Net reference = OneConvolution(s);
+    const cv::Mat input = RandomInput(s.in_channels, 12, 16);
+    EXPECT_EQ(cv::norm(Forward(gemm, input), Forward(reference, input), cv::NORM_INF), 0.0);
+  }
+}
+
+TEST(GemmConvolutionTest, FusedActivationMatches) {
+  // Dense and depthwise. Two activations in a row: the convolution takes the first only (the
+  // detector has HardSwish then an affine Power layer after many of its convolutions).
+  const std::vector<std::vector<std::string>> activations = {
+      {"ReLU"},      {"ReLU6"},           {"Sigmoid"},
+      {"HardSwish"}, {"Sigmoid", "TanH"}, {"HardSwish", "Sigmoid"}};
+  for (const ConvShape& s :
+       {ConvShape{24, 16, 3, 1, 1, 1, true}, ConvShape{8, 8, 3, 1, 2, 8, true}}) {
+    for (const auto& activation : activations) {
+      cv::dnn::Net reference = OneConvolution(s, activation);
+      cv::dnn::Net gemm = BuildWithGemmConvolutions([&] { return OneConvolution(s, activation); });
+      ASSERT_EQ(CountGemmConvolutions(gemm), 1);
+      const cv::Mat input = RandomInput(s.in_channels, 9, 17);
+      EXPECT_LE(cv::norm(Forward(gemm, input), Forward(reference, input), cv::NORM_INF), 1e-3)
+          << activation.back() << " group " << s.group;
+    }
+  }
+}
+
+TEST(GemmConvolutionTest, RegistrationIsUndone) {
+  const ConvShape s{16, 32, 1, 0, 1, 1, true};
+  cv::dnn::Net gemm = BuildWithGemmConvolutions([&] { return OneConvolution(s); });
+  ASSERT_EQ(CountGemmConvolutions(gemm), 1);
+  // A Net built afterwards gets OpenCV's convolution again.
+  cv::dnn::Net later = OneConvolution(s);
+  const cv::Mat input = RandomInput(s.in_channels, 4, 4);
+  Forward(later, input);
+  EXPECT_EQ(CountGemmConvolutions(later), 0);
+}
+
+TEST(GemmConvolutionTest, BuildErrorsPropagateAndUndoRegistration) {
+  EXPECT_THROW(ReadNetWithGemmConvolutions(std::vector<uchar>{'n', 'o', 't'}), cv::Exception);
+  cv::dnn::Net later = OneConvolution({16, 32, 1, 0, 1, 1, true});
+  Forward(later, RandomInput(16, 4, 4));
+  EXPECT_EQ(CountGemmConvolutions(later), 0);
+}
+
+std::string ModelDir() {
+  const char* env = std::getenv("PORTCULLIS_MODEL_DIR");
+  if (env != nullptr && *env != '\0') return env;
+  return std::string(PORTCULLIS_SOURCE_DIR) + "/models";
+}
+
+// The real detector on a generated scene: the same lines, scores within float rounding.
+TEST(GemmConvolutionTest, DetectorFindsTheSameLines) {
+  std::unique_ptr<TextDetector> reference, gemm;
+  Status s = TextDetector::Open(ModelDir() + "/plate_det.onnx", &reference);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  s = TextDetector::Open(ModelDir() + "/plate_det.onnx", &gemm, /*gemm_convolutions=*/true);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  SynthSpec spec;
+  spec.text = "KT38AZ1";
+  spec.plate_width = 180;
+  SynthTruth truth;
+  const cv::Mat scene = RenderVehicleScene(spec, &truth);
+  DetectorOptions options;
+  options.max_side = 640;
+  std::vector<TextBox> expected, got;
+  ASSERT_TRUE(reference->Detect(scene, options, &expected).ok());
+  ASSERT_TRUE(gemm->Detect(scene, options, &got).ok());
+  ASSERT_FALSE(expected.empty());
+  ASSERT_EQ(got.size(), expected.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_NEAR(got[i].score, expected[i].score, 1e-3);
+    for (std::size_t c = 0; c < 4; ++c) {
+      EXPECT_NEAR(got[i].corners[c].x, expected[i].corners[c].x, 1.0);
+      EXPECT_NEAR(got[i].corners[c].y, expected[i].corners[c].y, 1.0);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace portcullis::plate
