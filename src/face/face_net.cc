@@ -11,8 +11,6 @@
 // (the weights were trained in dlib).
 #include "face/face_net.h"
 
-#include <dlfcn.h>
-
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -27,6 +25,8 @@
 #include <dlib/dnn.h>
 #include <dlib/image_transforms.h>
 #include <nlohmann/json.hpp>
+
+#include "common/blas_threads.h"
 
 namespace portcullis::face::internal {
 namespace {
@@ -404,16 +404,6 @@ Status FaceNet::Embed(const cv::Mat& chip_bgr, FaceTemplate* out, int jitter) {
   return Status::Ok();
 }
 
-bool SetBlasThreads(int threads) {
-  using SetThreads = void (*)(int);
-  // Looked up at run time: libblas.so.3 may be OpenBLAS or the reference BLAS (no threads).
-  void* symbol = dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
-  if (symbol == nullptr) return false;
-  SetThreads set = nullptr;
-  static_assert(sizeof(set) == sizeof(symbol));
-  std::memcpy(&set, &symbol, sizeof(set));
-  set(threads);
-  return true;
-}
+bool SetBlasThreads(int threads) { return SetOpenBlasThreads(threads); }
 
 }  // namespace portcullis::face::internal

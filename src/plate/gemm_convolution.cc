@@ -1,13 +1,13 @@
 #include "plate/gemm_convolution.h"
 
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <cstring>
 #include <mutex>
 
 #include <cblas.h>
 #include <opencv2/dnn/all_layers.hpp>
+
+#include "common/blas_threads.h"
 
 namespace portcullis::plate {
 namespace {
@@ -273,15 +273,6 @@ int CountGemmConvolutions(cv::dnn::Net& net) {
   return count;
 }
 
-bool SetGemmThreads(int threads) {
-  using SetThreads = void (*)(int);
-  void* symbol = dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
-  if (symbol == nullptr) return false;
-  SetThreads set = nullptr;
-  static_assert(sizeof(set) == sizeof(symbol));
-  std::memcpy(&set, &symbol, sizeof(set));
-  set(threads);
-  return true;
-}
+bool SetGemmThreads(int threads) { return SetOpenBlasThreads(threads); }
 
 }  // namespace portcullis::plate
