@@ -20,6 +20,7 @@ APT_PACKAGES=(
   python3-onnx python3-numpy                             # model preparation (install time only)
   python3-opencv                                         # tests: rewritten graphs run as in the engine
   libdlib-dev libdlib-data libopenblas0-pthread          # face engine: dlib, 68-point landmarks, fast BLAS
+  libblas-dev                                            # plate convolutions: cblas.h, libblas.so (OpenBLAS at run time)
   libhnswlib-dev                                         # approximate 1:N index
   libsodium-dev libssl-dev                               # vault encryption, audit signatures
   libsqlite3-dev libpqxx-dev postgresql                  # vault storage backends
