@@ -100,6 +100,14 @@ Status LoadTruth(const std::string& dir, std::vector<Truth>* truths) {
   return Status::Ok();
 }
 
+int Usage() {
+  std::fprintf(stderr,
+               "usage: alpr_eval [--json] [--errors] [--reads FILE] [--limit N] "
+               "[--detector-size N] [--detector-pixels N] [--gemm|--no-gemm] [--coarse-size N] "
+               "[--proposal-size N] [--region R] DIR ...\n");
+  return 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -149,25 +157,13 @@ int main(int argc, char** argv) {
       limit = std::stoi(argv[++i]);
       command += std::string(" ") + argv[i];
     } else if (arg.rfind("--", 0) == 0) {
-      std::fprintf(
-          stderr,
-          "usage: alpr_eval [--json] [--errors] [--reads FILE] [--limit N] [--detector-size N] "
-          "[--detector-pixels N] [--gemm|--no-gemm] "
-          "[--coarse-size N] [--proposal-size N] [--region "
-          "R] DIR ...\n");
-      return 2;
+      return Usage();
     } else {
       sets.emplace_back(region, arg);
     }
   }
   if (sets.empty()) {
-    std::fprintf(
-        stderr,
-        "usage: alpr_eval [--json] [--errors] [--reads FILE] [--limit N] [--detector-size N] "
-        "[--detector-pixels N] [--gemm|--no-gemm] "
-        "[--coarse-size N] [--proposal-size N] [--region "
-        "R] DIR ...\n");
-    return 2;
+    return Usage();
   }
   std::vector<SetResult> results;
   std::ofstream reads_out;
