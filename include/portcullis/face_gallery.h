@@ -48,8 +48,8 @@ enum class GalleryIndex {
   kAuto,   // kHnsw once size() >= auto_hnsw_min_size, else kExact
 };
 // The default is kExact: at 1 000 000 templates with a face-like spectrum, HNSW (M 16) found the
-// exact nearest neighbour for only 79-88% of queries (docs/face-search.md), and a watch-list miss is
-// a missed alert. Opt in to kHnsw/kAuto only after measuring recall on your own templates.
+// exact nearest neighbour for only 79-88% of queries (docs/face-search.md), and a watch-list miss
+// is a missed alert. Opt in to kHnsw/kAuto only after measuring recall on your own templates.
 
 struct GalleryOptions {
   GalleryStorage storage = GalleryStorage::kInt8;
