@@ -29,7 +29,8 @@ using nlohmann::json;
 
 std::ostream& operator<<(std::ostream& os, const RunResult& r) {
   return os << "exit " << r.exit_code << (r.signalled ? " (signalled)" : "")
-            << (r.timed_out ? " (timed out)" : "") << "\n--- stdout ---\n"
+            << (r.timed_out ? " (timed out)" : "")
+            << (r.killed_on_condition ? " (killed on condition)" : "") << "\n--- stdout ---\n"
             << r.out << "--- stderr ---\n"
             << r.err;
 }
@@ -125,6 +126,7 @@ RunResult RunCli(const std::vector<std::string>& args, const RunOptions& options
   }
 
   int status = 0;
+  auto last_poll = start;
   while (true) {
     const pid_t done = ::waitpid(pid, &status, WNOHANG);
     if (done == pid) break;
@@ -134,9 +136,18 @@ RunResult RunCli(const std::vector<std::string>& args, const RunOptions& options
     }
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (elapsed > options.timeout_s && !result.timed_out) {
+    if (elapsed > options.timeout_s && !result.timed_out && !result.killed_on_condition) {
       result.timed_out = true;
       ::kill(pid, SIGKILL);
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (options.kill_when && !result.timed_out && !result.killed_on_condition &&
+        now - last_poll >= std::chrono::milliseconds(50)) {
+      last_poll = now;
+      if (options.kill_when(ReadAll(err_path))) {
+        result.killed_on_condition = true;
+        ::kill(pid, SIGKILL);
+      }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }

@@ -2,6 +2,7 @@
 // line: exit codes, stdout/stderr, JSON Lines. Shared by every subsystem's CLI tests.
 #pragma once
 
+#include <functional>
 #include <ostream>
 #include <string>
 #include <utility>
@@ -16,12 +17,16 @@ struct RunOptions {
   bool as_nobody = false;  // when root, drop to uid/gid 65534 so that file permissions apply
   double timeout_s = 300;
   std::string cwd;  // working directory of the child; empty: inherited
+  // Polled (every 50 ms) with the child's stderr so far; once it returns true the child gets
+  // SIGKILL. For "killed mid-run" tests that must not depend on how fast the machine is.
+  std::function<bool(const std::string& err_so_far)> kill_when;
 };
 
 struct RunResult {
   int exit_code = -1;  // WEXITSTATUS, or 128 + signal when the child was killed
   bool signalled = false;
   bool timed_out = false;
+  bool killed_on_condition = false;  // kill_when returned true and the child was killed
   std::string out;
   std::string err;
   double seconds = 0;
