@@ -3,6 +3,8 @@
 //
 //   gallery_bench [--n 1000000] [--queries 100] [--hnsw-n 200000] [--hnsw-threads 2]
 //                 [--hnsw-ef-construction 100] [--hnsw-m 16] [--decay 0] [--skip-scalar-int8]
+//                 [--ivf-n 0] [--ivf-lists 0] [--ivf-probes 16,32,64,128,192,256]
+//                 [--ivf-stop 0.6]
 //
 // Templates: src/face/gallery_synth.h (impostor distances ~0.9, norms ~0.65-1.0; --decay sets
 // the spectrum, 0 = isotropic); queries: 3/4 mated (identity + N(0, 0.031^2) per dim: distance
@@ -15,6 +17,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -97,12 +100,54 @@ void PrintRow(const Row& r) {
   std::fflush(stdout);
 }
 
+std::vector<int> ParseIntList(const std::string& text) {
+  std::vector<int> values;
+  std::size_t begin = 0;
+  while (begin <= text.size()) {
+    const std::size_t end = std::min(text.find(',', begin), text.size());
+    values.push_back(std::stoi(text.substr(begin, end - begin)));
+    begin = end + 1;
+  }
+  return values;
+}
+
+// One IVF (or exact) configuration over the query set, mated and non-mated apart: a watch-list
+// sees mostly non-mated probes, and they are the hard ones for any index.
+struct KindStats {
+  int queries = 0;
+  int agree = 0;  // rank-1 equal to the exact scan's
+  int mate_found = 0;
+  double cpu_s = 0;
+};
+
+void PrintIvfRow(const std::string& name, const KindStats& mated, const KindStats& non_mated,
+                 const KindStats& exact_mated, const KindStats& exact_non_mated) {
+  const int all = mated.queries + non_mated.queries;
+  const double cpu_all = (mated.cpu_s + non_mated.cpu_s) * 1e3 / all;
+  const double exact_all = (exact_mated.cpu_s + exact_non_mated.cpu_s) * 1e3 / all;
+  const double cpu_mated = mated.cpu_s * 1e3 / std::max(mated.queries, 1);
+  const double cpu_non = non_mated.cpu_s * 1e3 / std::max(non_mated.queries, 1);
+  std::printf(
+      "| %-30s | %8.2f | %6.1fx | %7.4f | %7.4f | %8.2f | %6.1fx | %8.2f | %6.1fx | %7.4f |\n",
+      name.c_str(), cpu_all, exact_all / cpu_all,
+      static_cast<double>(mated.agree + non_mated.agree) / all,
+      static_cast<double>(mated.mate_found) / std::max(mated.queries, 1), cpu_mated,
+      exact_mated.cpu_s * 1e3 / std::max(exact_mated.queries, 1) / cpu_mated, cpu_non,
+      exact_non_mated.cpu_s * 1e3 / std::max(exact_non_mated.queries, 1) / cpu_non,
+      static_cast<double>(non_mated.agree) / std::max(non_mated.queries, 1));
+  std::fflush(stdout);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::size_t n = 1000000, num_queries = 100, hnsw_n = 200000;
   int hnsw_threads = 2, hnsw_efc = 100, hnsw_m = 16;
   bool skip_scalar_int8 = false;
+  std::size_t ivf_n = 0;
+  int ivf_lists = 0;
+  std::vector<int> ivf_probes = {16, 32, 64, 128, 192, 256};
+  float ivf_stop = 0.6f;
   double decay = 0.0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -127,6 +172,14 @@ int main(int argc, char** argv) {
       hnsw_m = std::stoi(next());
     } else if (a == "--decay") {
       decay = std::stod(next());
+    } else if (a == "--ivf-n") {
+      ivf_n = std::stoull(next());
+    } else if (a == "--ivf-lists") {
+      ivf_lists = std::stoi(next());
+    } else if (a == "--ivf-probes") {
+      ivf_probes = ParseIntList(next());
+    } else if (a == "--ivf-stop") {
+      ivf_stop = std::stof(next());
     } else if (a == "--skip-scalar-int8") {
       skip_scalar_int8 = true;
     } else {
@@ -134,7 +187,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  const std::size_t max_n = std::max(n, hnsw_n);
+  const std::size_t max_n = std::max({n, hnsw_n, ivf_n});
   std::printf(
       "gallery_bench: n=%zu queries=%zu hnsw_n=%zu (M=%d, ef_construction=%d, %d build "
       "threads), spectrum decay=%.2f, kernels=%s, one query thread\n",
@@ -356,6 +409,81 @@ int main(int argc, char** argv) {
       std::printf("|   speed-up vs exact int8 avx2 at hnsw_n: %.1fx wall, %.1fx cpu\n",
                   exact_ms / r.ms_per_query, exact_cpu_ms / r.cpu_ms_per_query);
     }
+  }
+  // --- inverted file at ivf_n, against the exact int8 scan of the same gallery ---
+  if (ivf_n > 0) {
+    pf::GalleryOptions options;
+    options.storage = pf::GalleryStorage::kInt8;
+    options.index = pf::GalleryIndex::kIvf;
+    options.ivf_lists = ivf_lists;
+    pf::Gallery gallery(options);
+    for (std::size_t j = 0; j < ivf_n; ++j) {
+      if (!gallery.Enrol(IdFor(j), template_at(j)).ok()) return 1;
+    }
+    const std::vector<Query> iq = make_queries(ivf_n);
+    std::vector<std::string> exact_id(iq.size());
+    std::vector<pf::Candidate> got;
+    // search(q) runs one query; returns false on error.
+    auto run = [&](const std::function<bool(const Query&)>& search, KindStats* mated,
+                   KindStats* non_mated) {
+      for (std::size_t q = 0; q < iq.size(); ++q) {
+        KindStats* kind = iq[q].mate == SIZE_MAX ? non_mated : mated;
+        const double c0 = CpuNow();
+        if (!search(iq[q])) return false;
+        kind->cpu_s += CpuNow() - c0;
+        ++kind->queries;
+        kind->agree += got[0].id == exact_id[q] ? 1 : 0;
+        if (iq[q].mate != SIZE_MAX) kind->mate_found += got[0].id == IdFor(iq[q].mate) ? 1 : 0;
+      }
+      return true;
+    };
+    for (std::size_t q = 0; q < iq.size(); ++q) {  // the reference answers
+      if (!gallery.IdentifyExact(iq[q].probe, 1, &got).ok()) return 1;
+      exact_id[q] = got[0].id;
+    }
+    KindStats exact_mated, exact_non_mated;
+    if (!run([&](const Query& q) { return gallery.IdentifyExact(q.probe, 1, &got).ok(); },
+             &exact_mated, &exact_non_mated)) {
+      return 1;
+    }
+    const std::size_t rss0 = RssBytes();
+    const double t0 = Now();
+    if (!gallery.BuildIndex().ok()) return 1;
+    std::printf(
+        "\nIVF at ivf_n=%zu: build %.1f s (k-means + assignment), %.1f MB accounted, %.1f MB RSS "
+        "growth; speed-ups are CPU time against the exact int8 scan of the same gallery\n",
+        ivf_n, Now() - t0, static_cast<double>(gallery.index_bytes()) / 1e6,
+        static_cast<double>(RssBytes() - rss0) / 1e6);
+    std::printf("| %-30s | %8s | %7s | %7s | %7s | %8s | %7s | %8s | %7s | %7s |\n",
+                "configuration", "cpu ms/q", "speedup", "recall", "mated@1", "mated ms", "speedup",
+                "non ms", "speedup", "non rec");
+    std::printf(
+        "|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", std::string(32, '-').c_str(),
+        std::string(10, '-').c_str(), std::string(9, '-').c_str(), std::string(9, '-').c_str(),
+        std::string(9, '-').c_str(), std::string(10, '-').c_str(), std::string(9, '-').c_str(),
+        std::string(10, '-').c_str(), std::string(9, '-').c_str(), std::string(9, '-').c_str());
+    PrintIvfRow("int8 avx2 exact", exact_mated, exact_non_mated, exact_mated, exact_non_mated);
+    std::vector<float> stops = {0.0f};
+    if (ivf_stop > 0) stops.push_back(ivf_stop);
+    for (const float stop : stops) {
+      for (const int probes : ivf_probes) {
+        if (!gallery.SetIvfSearch(probes, std::min(probes, 32), stop).ok()) return 1;
+        KindStats mated, non_mated;
+        if (!run([&](const Query& q) { return gallery.Identify(q.probe, 1, &got).ok(); }, &mated,
+                 &non_mated)) {
+          return 1;
+        }
+        char name[64];
+        std::snprintf(name, sizeof(name), "ivf probes=%d%s", probes,
+                      stop > 0 ? (" stop=" + std::to_string(stop).substr(0, 4)).c_str() : "");
+        PrintIvfRow(name, mated, non_mated, exact_mated, exact_non_mated);
+      }
+    }
+    std::printf(
+        "recall: rank-1 equal to the exact scan's, all queries; mated@1: mated queries whose "
+        "rank-1 is the mate; mated/non ms: CPU ms per mated / non-mated query; non rec: recall of "
+        "non-mated queries; stop: early stop once the best is within that distance (after "
+        "min(probes, 32) lists)\n");
   }
   std::printf(
       "\nagree@1: rank-1 id equal to the float32 baseline's (HNSW rows: to the exact int8 "

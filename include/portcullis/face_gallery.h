@@ -5,7 +5,7 @@
 // (the probe) is compared against all of them and the closest are returned, ranked. Probes are
 // never stored: Identify reads the probe and keeps no copy once it returns.
 //
-//   GalleryOptions options;                 // int8 storage, exact search below 200 000 entries
+//   GalleryOptions options;                 // int8 storage, exact search
 //   Gallery gallery(options);
 //   Status s = gallery.Enrol("P1234567", document_template);
 //   std::vector<Candidate> top;
@@ -46,6 +46,7 @@ enum class GalleryIndex {
   kExact,  // scan every template (SIMD); exact within the storage's precision
   kHnsw,   // approximate: an HNSW graph (hnswlib) over the stored (decoded) values
   kAuto,   // kHnsw once size() >= auto_hnsw_min_size, else kExact
+  kIvf,    // approximate: k-means lists, the probe's nearest lists scanned with the exact kernel
 };
 // The default is kExact: at 1 000 000 templates with a face-like spectrum, HNSW (M 16) found the
 // exact nearest neighbour for only 79-88% of queries (docs/face-search.md), and a watch-list miss
@@ -61,6 +62,16 @@ struct GalleryOptions {
   int hnsw_ef_search = 128;  // raised to k when k is larger
   int hnsw_build_threads = 1;
   std::uint64_t hnsw_seed = 100;
+  // Inverted-file parameters (kIvf; docs/face-search.md has the recall they give at 1 000 000).
+  // Distances it returns are exact; it can miss a nearer template in a list it did not scan.
+  int ivf_lists = 0;     // 0: about 2 * sqrt(size()) when the index is built
+  int ivf_probes = 128;  // lists scanned per search, nearest centroid first
+  // Early stop: once ivf_min_probes lists are scanned and the k-th best is closer than this, the
+  // rest are skipped (a mated probe is ~0.35 from its mate, impostors ~0.8-0.9). 0: never stop.
+  float ivf_stop_distance = 0.0f;
+  int ivf_min_probes = 32;
+  int ivf_train_iterations = 10;
+  std::uint64_t ivf_seed = 100;
   // Use the portable scalar kernels even where AVX2 is available (tests and the baseline bench).
   bool force_scalar_kernels = false;
 };
@@ -108,9 +119,13 @@ class Gallery {
   [[nodiscard]] bool uses_approximate_index() const;
   // Changes the HNSW search breadth (recall vs speed) after construction; InvalidArgument if < 1.
   Status SetHnswEfSearch(int ef);
+  // Changes the IVF search (GalleryOptions::ivf_probes, ivf_min_probes, ivf_stop_distance);
+  // InvalidArgument if probes or min_probes < 1, or stop_distance is negative or not finite.
+  Status SetIvfSearch(int probes, int min_probes, float stop_distance);
 
-  // Bytes held for the templates, ids and id lookup (not counting the HNSW graph), and the
-  // HNSW graph with its float copies (0 when not built).
+  // Bytes held for the templates, ids and id lookup (not counting the index), and the
+  // approximate index: the HNSW graph with its float copies, or the IVF centroids and list copies
+  // (0 when not built).
   [[nodiscard]] std::size_t exact_storage_bytes() const;
   [[nodiscard]] std::size_t index_bytes() const;
 
@@ -124,8 +139,10 @@ class Gallery {
   static Status Deserialize(std::string_view bytes, const GalleryOptions& options,
                             std::unique_ptr<Gallery>* out);
 
-  // Test-only: the raw code bytes of every slot (removed slots included).
+  // Test-only: the raw code bytes of every slot (removed slots included), and of every IVF list
+  // member (empty when no IVF index is built).
   [[nodiscard]] std::vector<std::uint8_t> RawCodesForTesting() const;
+  [[nodiscard]] std::vector<std::uint8_t> RawIvfCodesForTesting() const;
 
  private:
   class Impl;

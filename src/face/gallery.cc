@@ -1,5 +1,5 @@
 // Gallery: slot storage of compact templates, an open-addressing id index, the exact SIMD scan and
-// the optional HNSW index.
+// the optional approximate index (HNSW graph or inverted file).
 // hnswlib 0.6.2's SSE path prefetches through `*(datal + j + 1)`, reading one link past the end of
 // an upper-layer list: harmless on real hardware (a prefetch of a slack word) but an
 // out-of-bounds read that AddressSanitizer rightly reports. Sanitizer builds use hnswlib's plain
@@ -20,6 +20,8 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <numeric>
+#include <random>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -27,6 +29,7 @@
 #include <vector>
 
 #include "face/gallery_format.h"
+#include "face/gallery_ivf.h"
 #include "face/gallery_kernels.h"
 #include "face/gallery_wipe.h"
 #include "portcullis/face_gallery.h"
@@ -78,6 +81,7 @@ struct ProbeCopy {
 class TopK {
  public:
   explicit TopK(std::size_t k) : k_(k) { heap_.reserve(k + 1); }
+  [[nodiscard]] bool full() const { return heap_.size() >= k_; }
   [[nodiscard]] float bound() const {
     return heap_.size() < k_ ? std::numeric_limits<float>::infinity() : heap_.front().first;
   }
@@ -194,6 +198,7 @@ class Gallery::Impl {
       // The graph is derived state: if it cannot follow, drop it (wiped) and let the next search
       // that needs it rebuild it, rather than leave the entry enrolled but unsearchable.
       if (hnsw_ != nullptr && !AddToHnsw(slot).ok()) hnsw_.reset();
+      if (ivf_ != nullptr) AddToIvf(slot);
     } catch (const std::bad_alloc&) {
       return Status::ResourceExhausted("out of memory enrolling into the gallery");
     }
@@ -224,6 +229,7 @@ class Gallery::Impl {
         hnsw_.reset();  // derived state: rebuilt (without this entry) by the next search
       }
     }
+    if (ivf_ != nullptr) ivf_->Remove(slot);
     if (dead_id_bytes_ > 4096 && dead_id_bytes_ * 2 > id_bytes_.size()) CompactIds();
     return Status::Ok();
   }
@@ -246,6 +252,7 @@ class Gallery::Impl {
   [[nodiscard]] bool WantsHnsw() const {
     switch (options_.index) {
       case GalleryIndex::kExact:
+      case GalleryIndex::kIvf:
         return false;
       case GalleryIndex::kHnsw:
         return true;
@@ -253,6 +260,10 @@ class Gallery::Impl {
         return live_count_ >= options_.auto_hnsw_min_size;
     }
     return false;
+  }
+  [[nodiscard]] bool WantsIvf() const { return options_.index == GalleryIndex::kIvf; }
+  [[nodiscard]] bool IndexMissing() const {
+    return (WantsHnsw() && hnsw_ == nullptr) || (WantsIvf() && ivf_ == nullptr);
   }
 
   Status Identify(const FaceTemplate& probe, int k, std::vector<Candidate>* out, bool exact) const {
@@ -264,7 +275,7 @@ class Gallery::Impl {
       bool need_build = false;
       {
         std::shared_lock lock(mutex_);
-        need_build = WantsHnsw() && hnsw_ == nullptr;
+        need_build = IndexMissing();
       }
       if (need_build) PORTCULLIS_RETURN_IF_ERROR(const_cast<Impl*>(this)->BuildIndex());
     }
@@ -275,6 +286,8 @@ class Gallery::Impl {
     try {
       if (!exact && WantsHnsw() && hnsw_ != nullptr) {
         best = SearchHnsw(query.values, static_cast<std::size_t>(k));
+      } else if (!exact && WantsIvf() && ivf_ != nullptr) {
+        best = SearchIvf(query.values, static_cast<std::size_t>(k));
       } else {
         best = SearchExact(query.values, static_cast<std::size_t>(k));
       }
@@ -297,8 +310,22 @@ class Gallery::Impl {
 
   Status BuildIndex() {
     std::unique_lock lock(mutex_);
-    if (!WantsHnsw() || hnsw_ != nullptr) return Status::Ok();
-    return BuildHnswLocked();
+    if (!IndexMissing()) return Status::Ok();
+    return WantsIvf() ? BuildIvfLocked() : BuildHnswLocked();
+  }
+
+  Status SetIvfSearch(int probes, int min_probes, float stop_distance) {
+    if (probes < 1 || min_probes < 1) {
+      return Status::InvalidArgument("IVF probes and min_probes must be at least 1");
+    }
+    if (!std::isfinite(stop_distance) || stop_distance < 0) {
+      return Status::InvalidArgument("IVF stop distance must be finite and not negative");
+    }
+    std::unique_lock lock(mutex_);
+    options_.ivf_probes = probes;
+    options_.ivf_min_probes = min_probes;
+    options_.ivf_stop_distance = stop_distance;
+    return Status::Ok();
   }
 
   Status SetHnswEfSearch(int ef) {
@@ -311,7 +338,7 @@ class Gallery::Impl {
 
   bool uses_approximate_index() const {
     std::shared_lock lock(mutex_);
-    return WantsHnsw();
+    return WantsHnsw() || WantsIvf();
   }
 
   std::size_t exact_storage_bytes() const {
@@ -324,7 +351,19 @@ class Gallery::Impl {
 
   std::size_t index_bytes() const {
     std::shared_lock lock(mutex_);
-    return hnsw_ == nullptr ? 0 : hnsw_->bytes();
+    return (hnsw_ == nullptr ? 0 : hnsw_->bytes()) + (ivf_ == nullptr ? 0 : ivf_->bytes());
+  }
+
+  std::vector<std::uint8_t> RawIvfCodes() const {
+    std::shared_lock lock(mutex_);
+    std::vector<std::uint8_t> all;
+    if (ivf_ == nullptr) return all;
+    internal::IvfIndex::Segment runs[2];
+    for (std::uint32_t l = 0; l < ivf_->list_count(); ++l) {
+      ivf_->Segments(l, &runs[0], &runs[1]);
+      for (const auto& run : runs) all.insert(all.end(), run.codes, run.codes + run.n * stride_);
+    }
+    return all;
   }
 
   std::vector<std::uint8_t> RawCodes() const {
@@ -422,6 +461,119 @@ class Gallery::Impl {
     }
     std::sort(best.begin(), best.end());
     return best;
+  }
+
+  // Scans the probe's nearest lists, nearest first, with the exact scan's kernel and selection.
+  // Removed entries are not in any list, so no liveness check is needed.
+  std::vector<std::pair<float, std::uint32_t>> SearchIvf(const float* query, std::size_t k) const {
+    std::vector<std::uint32_t> order;
+    ivf_->RankLists(query, kernels_, static_cast<std::size_t>(std::max(1, options_.ivf_probes)),
+                    &order);
+    TopK top(std::min(k, live_count_));
+    const float stop = options_.ivf_stop_distance * options_.ivf_stop_distance;
+    const auto min_probes = static_cast<std::size_t>(std::max(1, options_.ivf_min_probes));
+    float distances[kBlock];
+    internal::IvfIndex::Segment runs[2];
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      ivf_->Segments(order[i], &runs[0], &runs[1]);
+      for (const internal::IvfIndex::Segment& run : runs) {
+        for (std::size_t begin = 0; begin < run.n; begin += kBlock) {
+          const std::size_t n = std::min(kBlock, run.n - begin);
+          const std::uint8_t* codes = run.codes + begin * stride_;
+          switch (options_.storage) {
+            case GalleryStorage::kFloat32:
+              kernels_.float32(query, reinterpret_cast<const float*>(codes), n, distances);
+              break;
+            case GalleryStorage::kFloat16:
+              kernels_.float16(query, reinterpret_cast<const std::uint16_t*>(codes), n, distances);
+              break;
+            case GalleryStorage::kInt8:
+              kernels_.int8(query, reinterpret_cast<const std::int8_t*>(codes), run.scales + begin,
+                            n, distances);
+              break;
+          }
+          float bound = top.bound();
+          for (std::size_t j = 0; j < n; ++j) {
+            if (distances[j] <= bound) {
+              top.Offer(distances[j], run.slots[begin + j]);
+              bound = top.bound();
+            }
+          }
+        }
+      }
+      if (stop > 0 && i + 1 >= min_probes && top.bound() < stop) break;
+      // Fewer than k found in the probed lists (tiny lists, or a large k): go on to the next
+      // nearest lists, so that Identify returns min(k, size()) candidates as the exact scan does.
+      // The comparator is a total order, so the longer ranking starts with the same lists.
+      if (i + 1 == order.size() && !top.full() && order.size() < ivf_->list_count()) {
+        ivf_->RankLists(query, kernels_, ivf_->list_count(), &order);
+      }
+    }
+    return top.Sorted();
+  }
+
+  // k-means on a seeded sample of at most 64 templates per list, then every live template goes
+  // to its nearest list.
+  Status BuildIvfLocked() {
+    std::unique_ptr<internal::IvfIndex> index;
+    try {
+      std::vector<std::uint32_t> slots;
+      slots.reserve(live_count_);
+      for (std::size_t s = 0; s < slot_count_; ++s) {
+        if (live_[s] != 0) slots.push_back(static_cast<std::uint32_t>(s));
+      }
+      if (slots.empty()) return Status::Ok();  // nothing to index: searches say "empty"
+      const std::size_t lists =
+          options_.ivf_lists > 0
+              ? static_cast<std::size_t>(options_.ivf_lists)
+              : std::max<std::size_t>(1, static_cast<std::size_t>(std::lround(
+                                             2.0 * std::sqrt(static_cast<double>(slots.size())))));
+      const std::size_t sample_size = std::min(slots.size(), lists * 64);
+      std::vector<std::uint32_t> sample_slots = slots;
+      std::mt19937_64 rng(options_.ivf_seed);
+      for (std::size_t i = 0; i < sample_size; ++i) {
+        std::uniform_int_distribution<std::size_t> pick(i, sample_slots.size() - 1);
+        std::swap(sample_slots[i], sample_slots[pick(rng)]);
+      }
+      WipingVector<float> values(sample_size * kDims);
+      for (std::size_t i = 0; i < sample_size; ++i) {
+        Decode(sample_slots[i], values.data() + i * kDims);
+      }
+      PORTCULLIS_RETURN_IF_ERROR(internal::IvfIndex::Train(
+          values.data(), sample_size, lists, std::max(0, options_.ivf_train_iterations),
+          options_.ivf_seed, stride_, options_.storage == GalleryStorage::kInt8, &index));
+      constexpr std::size_t kChunk = 4096;
+      values.resize(std::min(kChunk, slots.size()) * kDims);
+      std::vector<std::uint32_t> assignment(slots.size());
+      for (std::size_t begin = 0; begin < slots.size(); begin += kChunk) {
+        const std::size_t n = std::min(kChunk, slots.size() - begin);
+        for (std::size_t i = 0; i < n; ++i) Decode(slots[begin + i], values.data() + i * kDims);
+        index->Assign(values.data(), n, assignment.data() + begin);
+      }
+      index->Pack(slots.data(), assignment.data(), slots.size(), codes_.data(),
+                  scales_.empty() ? nullptr : scales_.data());
+    } catch (const std::bad_alloc&) {
+      return Status::ResourceExhausted("out of memory building the IVF index");
+    }
+    ivf_ = std::move(index);
+    ivf_built_size_ = live_count_;
+    return Status::Ok();
+  }
+
+  // A new entry joins its nearest list. Lists were cut for the size at build time: once the
+  // gallery has grown 4x the index is dropped and the next search rebuilds it.
+  void AddToIvf(std::uint32_t slot) {
+    if (live_count_ > 4 * std::max<std::size_t>(ivf_built_size_, 256)) {
+      ivf_.reset();
+      return;
+    }
+    alignas(32) float values[kDims];
+    Decode(slot, values);
+    std::uint32_t list = 0;
+    ivf_->Assign(values, 1, &list);
+    internal::WipeBytes(values, sizeof(values));
+    ivf_->Add(list, slot, codes_.data() + std::size_t{slot} * stride_,
+              scales_.empty() ? 0.0f : scales_[slot]);
   }
 
   Status BuildHnswLocked() {
@@ -561,6 +713,7 @@ class Gallery::Impl {
 
   void WipeAll() {
     hnsw_.reset();
+    ivf_.reset();
     // The allocator wipes every buffer it frees; clearing + shrinking frees them now.
     auto release = [](auto& v) {
       std::remove_reference_t<decltype(v)> empty;
@@ -596,6 +749,8 @@ class Gallery::Impl {
   std::size_t live_count_ = 0;
   std::size_t dead_id_bytes_ = 0;
   std::unique_ptr<HnswIndex> hnsw_;
+  std::unique_ptr<internal::IvfIndex> ivf_;
+  std::size_t ivf_built_size_ = 0;
 
   friend class Gallery;
 };
@@ -620,10 +775,14 @@ Status Gallery::IdentifyExact(const FaceTemplate& probe, int k,
 }
 Status Gallery::BuildIndex() { return impl_->BuildIndex(); }
 Status Gallery::SetHnswEfSearch(int ef) { return impl_->SetHnswEfSearch(ef); }
+Status Gallery::SetIvfSearch(int probes, int min_probes, float stop_distance) {
+  return impl_->SetIvfSearch(probes, min_probes, stop_distance);
+}
 bool Gallery::uses_approximate_index() const { return impl_->uses_approximate_index(); }
 std::size_t Gallery::exact_storage_bytes() const { return impl_->exact_storage_bytes(); }
 std::size_t Gallery::index_bytes() const { return impl_->index_bytes(); }
 std::vector<std::uint8_t> Gallery::RawCodesForTesting() const { return impl_->RawCodes(); }
+std::vector<std::uint8_t> Gallery::RawIvfCodesForTesting() const { return impl_->RawIvfCodes(); }
 
 Status Gallery::Serialize(std::string* out) const {
   if (out == nullptr) return Status::InvalidArgument("null output");

@@ -413,6 +413,229 @@ TEST(GalleryHnswTest, AutoSwitchesAtTheThreshold) {
   EXPECT_EQ(got[0].id, "last");
 }
 
+// --- IVF ---------------------------------------------------------------------------------------
+GalleryOptions Ivf(GalleryStorage storage, int lists) {
+  GalleryOptions o;
+  o.storage = storage;
+  o.index = GalleryIndex::kIvf;
+  o.ivf_lists = lists;
+  return o;
+}
+
+TEST(GalleryIvfTest, ScanningEveryListIsTheExactSearch) {
+  // With probes = lists the IVF scans everyone with the exact kernel: the same candidates, the
+  // same bit-identical distances and the same tie order as the exact scan, for every storage,
+  // also after removals, re-use of a removed slot and enrolments made after the build.
+  for (const GalleryStorage storage :
+       {GalleryStorage::kFloat32, GalleryStorage::kFloat16, GalleryStorage::kInt8}) {
+    TemplateSynth synth(21, 0.8);
+    GalleryOptions options = Ivf(storage, 24);
+    options.ivf_probes = 24;
+    Gallery gallery(options);
+    std::vector<FaceTemplate> enrolled;
+    for (std::size_t i = 0; i < 600; ++i) {
+      enrolled.push_back(synth.Identity());
+      ASSERT_TRUE(gallery.Enrol(IdFor(i), enrolled.back()).ok());
+    }
+    ASSERT_TRUE(gallery.Enrol("twin", enrolled[3]).ok());  // an exact tie with P1000003
+    ASSERT_TRUE(gallery.BuildIndex().ok());
+    EXPECT_TRUE(gallery.uses_approximate_index());
+    EXPECT_GT(gallery.index_bytes(), 600u * internal::kDims);
+    for (std::size_t i = 0; i < 600; i += 7) ASSERT_TRUE(gallery.Remove(IdFor(i)).ok());
+    for (std::size_t i = 0; i < 40; ++i) {
+      ASSERT_TRUE(gallery.Enrol("late" + std::to_string(i), synth.Identity()).ok());
+    }
+    for (std::size_t i = 0; i < 40; i += 3) {  // out of the runs added after the build
+      ASSERT_TRUE(gallery.Remove("late" + std::to_string(i)).ok());
+    }
+    const std::size_t indexed = gallery.RawIvfCodesForTesting().size();
+    EXPECT_EQ(indexed, gallery.size() * (storage == GalleryStorage::kFloat32   ? 512u
+                                         : storage == GalleryStorage::kFloat16 ? 256u
+                                                                               : 128u));
+    for (int q = 0; q < 60; ++q) {
+      const FaceTemplate probe =
+          q % 2 == 0 ? synth.Identity() : synth.Capture(enrolled[static_cast<std::size_t>(q) * 9]);
+      std::vector<Candidate> ivf, exact;
+      ASSERT_TRUE(gallery.Identify(probe, 7, &ivf).ok());
+      ASSERT_TRUE(gallery.IdentifyExact(probe, 7, &exact).ok());
+      ASSERT_EQ(ivf.size(), exact.size());
+      for (std::size_t i = 0; i < ivf.size(); ++i) {
+        EXPECT_EQ(ivf[i].id, exact[i].id) << q << " rank " << i;
+        EXPECT_EQ(ivf[i].distance, exact[i].distance);
+      }
+    }
+    // k = everyone: every list's every member, in the exact scan's order.
+    std::vector<Candidate> all_ivf, all_exact;
+    const FaceTemplate probe = synth.Identity();
+    ASSERT_TRUE(gallery.Identify(probe, 10000, &all_ivf).ok());
+    ASSERT_TRUE(gallery.IdentifyExact(probe, 10000, &all_exact).ok());
+    ASSERT_EQ(all_ivf.size(), gallery.size());
+    ASSERT_EQ(all_exact.size(), gallery.size());
+    for (std::size_t i = 0; i < all_ivf.size(); ++i) EXPECT_EQ(all_ivf[i].id, all_exact[i].id);
+    std::vector<Candidate> got;
+    ASSERT_TRUE(gallery.Identify(enrolled[3], 2, &got).ok());
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].id, IdFor(3));  // earlier enrolment first on a tie, as in the exact scan
+    EXPECT_EQ(got[1].id, "twin");
+  }
+}
+
+TEST(GalleryIvfTest, FewProbesStillFindMates) {
+  TemplateSynth synth(22, 0.8);
+  GalleryOptions options = Ivf(GalleryStorage::kInt8, 0);  // 0: 2 * sqrt(4000) = 126 lists
+  options.ivf_probes = 8;
+  Gallery gallery(options);
+  std::vector<FaceTemplate> enrolled;
+  for (std::size_t i = 0; i < 4000; ++i) {
+    enrolled.push_back(synth.Identity());
+    ASSERT_TRUE(gallery.Enrol(IdFor(i), enrolled.back()).ok());
+  }
+  int mates_found = 0, agree = 0;
+  for (std::size_t q = 0; q < 200; ++q) {
+    std::vector<Candidate> ivf, exact;
+    const FaceTemplate probe = synth.Capture(enrolled[q * 19]);
+    ASSERT_TRUE(gallery.Identify(probe, 1, &ivf).ok());
+    ASSERT_TRUE(gallery.IdentifyExact(probe, 1, &exact).ok());
+    ASSERT_EQ(ivf.size(), 1u);
+    mates_found += ivf[0].id == IdFor(q * 19) ? 1 : 0;
+    agree += ivf[0].id == exact[0].id ? 1 : 0;
+  }
+  EXPECT_GE(mates_found, 198);  // 8 of 126 lists: ~6% of the gallery scanned
+  EXPECT_GE(agree, 198);
+  // One probed list of ~32 members still answers k = 100 in full: the search goes on to the next
+  // nearest lists rather than return fewer candidates than the exact scan.
+  ASSERT_TRUE(gallery.SetIvfSearch(1, 1, 0).ok());
+  std::vector<Candidate> many;
+  ASSERT_TRUE(gallery.Identify(synth.Identity(), 100, &many).ok());
+  EXPECT_EQ(many.size(), 100u);
+  // A non-mated probe scanning 1 list of 126 misses its true nearest neighbour now and then:
+  // the index is approximate, and this is what ivf_probes trades.
+  ASSERT_TRUE(gallery.SetIvfSearch(1, 1, 0).ok());
+  int misses = 0;
+  for (int q = 0; q < 200; ++q) {
+    const FaceTemplate probe = synth.Identity();
+    std::vector<Candidate> ivf, exact;
+    ASSERT_TRUE(gallery.Identify(probe, 1, &ivf).ok());
+    ASSERT_TRUE(gallery.IdentifyExact(probe, 1, &exact).ok());
+    ASSERT_EQ(ivf.size(), 1u);
+    misses += ivf[0].id != exact[0].id ? 1 : 0;
+  }
+  EXPECT_GT(misses, 0);
+}
+
+TEST(GalleryIvfTest, EarlyStopSkipsListsOnlyForCloseMatches) {
+  TemplateSynth synth(23, 0.8);
+  GalleryOptions options = Ivf(GalleryStorage::kInt8, 50);
+  options.ivf_probes = 50;  // every list, unless stopped early
+  options.ivf_min_probes = 1;
+  options.ivf_stop_distance = 0.6f;
+  Gallery gallery(options);
+  std::vector<FaceTemplate> enrolled;
+  for (std::size_t i = 0; i < 2000; ++i) {
+    enrolled.push_back(synth.Identity());
+    ASSERT_TRUE(gallery.Enrol(IdFor(i), enrolled.back()).ok());
+  }
+  // A mated probe stops as soon as it has seen something within 0.6 (impostors are ~0.9 away, so
+  // that is its mate): the mate comes back.
+  for (std::size_t q = 0; q < 100; ++q) {
+    std::vector<Candidate> got;
+    ASSERT_TRUE(gallery.Identify(synth.Capture(enrolled[q * 13]), 1, &got).ok());
+    EXPECT_EQ(got[0].id, IdFor(q * 13));
+    EXPECT_LT(got[0].distance, 0.6f);
+  }
+  // A non-mated probe never gets below the stop distance, so it scans every list: exact.
+  for (int q = 0; q < 50; ++q) {
+    const FaceTemplate probe = synth.Identity();
+    std::vector<Candidate> ivf, exact;
+    ASSERT_TRUE(gallery.Identify(probe, 1, &ivf).ok());
+    ASSERT_TRUE(gallery.IdentifyExact(probe, 1, &exact).ok());
+    ASSERT_EQ(ivf.size(), 1u);
+    if (exact[0].distance >= 0.6f) {
+      EXPECT_EQ(ivf[0].id, exact[0].id);
+    }
+  }
+  // The stop really skips lists: with a stop distance everything beats, a search ends after its
+  // first list, and non-mated probes then miss their true nearest neighbour now and then.
+  ASSERT_TRUE(gallery.SetIvfSearch(50, 1, 100.0f).ok());
+  int misses = 0;
+  for (int q = 0; q < 100; ++q) {
+    const FaceTemplate probe = synth.Identity();
+    std::vector<Candidate> ivf, exact;
+    ASSERT_TRUE(gallery.Identify(probe, 1, &ivf).ok());
+    ASSERT_TRUE(gallery.IdentifyExact(probe, 1, &exact).ok());
+    ASSERT_EQ(ivf.size(), 1u);
+    misses += ivf[0].id != exact[0].id ? 1 : 0;
+  }
+  EXPECT_GT(misses, 0);
+}
+
+TEST(GalleryIvfTest, BadSearchParametersAreRefused) {
+  Gallery gallery(Ivf(GalleryStorage::kInt8, 4));
+  EXPECT_EQ(gallery.SetIvfSearch(0, 1, 0).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(gallery.SetIvfSearch(1, 0, 0).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(gallery.SetIvfSearch(1, 1, -1).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(gallery.SetIvfSearch(1, 1, std::numeric_limits<float>::quiet_NaN()).code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_TRUE(gallery.SetIvfSearch(3, 1, 0.5f).ok());
+  // An empty gallery has nothing to index or search; more lists than entries are clamped.
+  std::vector<Candidate> got;
+  EXPECT_TRUE(gallery.BuildIndex().ok());
+  EXPECT_EQ(gallery.Identify(FaceTemplate(), 1, &got).code(), Status::Code::kNotFound);
+  TemplateSynth synth(24);
+  const FaceTemplate only = synth.Identity();
+  ASSERT_TRUE(gallery.Enrol("only", only).ok());
+  ASSERT_TRUE(gallery.Identify(only, 3, &got).ok());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].id, "only");
+}
+
+TEST(GalleryIvfTest, GrowthRebuildsAndRemovalWipesTheListCopy) {
+  TemplateSynth synth(25);
+  GalleryOptions options = Ivf(GalleryStorage::kInt8, 0);
+  options.ivf_probes = 1000;  // every list: results must equal the exact scan throughout
+  Gallery gallery(options);
+  for (std::size_t i = 0; i < 300; ++i) ASSERT_TRUE(gallery.Enrol(IdFor(i), synth.Identity()).ok());
+  ASSERT_TRUE(gallery.BuildIndex().ok());
+  const std::size_t small_index = gallery.index_bytes();
+  EXPECT_EQ(gallery.RawIvfCodesForTesting().size(), 300u * internal::kDims);
+  // 4x growth drops the index; the next search rebuilds it with more lists.
+  for (std::size_t i = 300; i < 1300; ++i) {
+    ASSERT_TRUE(gallery.Enrol(IdFor(i), synth.Identity()).ok());
+  }
+  const FaceTemplate last = synth.Identity();
+  ASSERT_TRUE(gallery.Enrol("last", last).ok());
+  std::vector<Candidate> got;
+  ASSERT_TRUE(gallery.Identify(last, 1, &got).ok());
+  EXPECT_EQ(got[0].id, "last");
+  EXPECT_GT(gallery.index_bytes(), small_index);
+  EXPECT_EQ(gallery.RawIvfCodesForTesting().size(), 1301u * internal::kDims);
+  // Remove takes the template out of its list at once: the list copy shrinks, and a search
+  // never returns it.
+  ASSERT_TRUE(gallery.Remove("last").ok());
+  EXPECT_EQ(gallery.RawIvfCodesForTesting().size(), 1300u * internal::kDims);
+  ASSERT_TRUE(gallery.Identify(last, 1, &got).ok());
+  EXPECT_NE(got[0].id, "last");
+}
+
+TEST(GalleryIvfTest, EveryReleasedListBufferIsWiped) {
+  TemplateSynth synth(26);
+  g_wipe_log = {};
+  internal::SetWipeObserverForTesting(&RecordWipe);
+  {
+    Gallery gallery(Ivf(GalleryStorage::kInt8, 8));
+    for (std::size_t i = 0; i < 400; ++i) {
+      ASSERT_TRUE(gallery.Enrol(IdFor(i), synth.Identity()).ok());
+    }
+    ASSERT_TRUE(gallery.BuildIndex().ok());
+    for (std::size_t i = 0; i < 100; ++i) ASSERT_TRUE(gallery.Remove(IdFor(i)).ok());
+    gallery.Clear();
+  }
+  internal::SetWipeObserverForTesting(nullptr);
+  EXPECT_EQ(g_wipe_log.dirty_blocks, 0u);
+  // The slot store (400 codes) and the list copies (400 more) were both released through it.
+  EXPECT_GE(g_wipe_log.bytes, 800 * internal::kDims);
+}
+
 TEST(GalleryTest, ConcurrentIdentifyWhileEnrolling) {
   TemplateSynth synth(13);
   Gallery gallery(Exact(GalleryStorage::kInt8));
