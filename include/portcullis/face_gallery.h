@@ -64,11 +64,11 @@ struct GalleryOptions {
   std::uint64_t hnsw_seed = 100;
   // Inverted-file parameters (kIvf; docs/face-search.md has the recall they give at 1 000 000).
   // Distances it returns are exact; it can miss a nearer template in a list it did not scan.
-  int ivf_lists = 0;     // 0: about 2 * sqrt(size()) when the index is built
-  int ivf_probes = 128;  // lists scanned per search, nearest centroid first
+  int ivf_lists = 0;     // 0: about 4 * sqrt(size()) when the index is built (4 000 at 1M)
+  int ivf_probes = 256;  // lists scanned per search, nearest centroid first
   // Early stop: once ivf_min_probes lists are scanned and the k-th best is closer than this, the
-  // rest are skipped (a mated probe is ~0.35 from its mate, impostors ~0.8-0.9). 0: never stop.
-  float ivf_stop_distance = 0.0f;
+  // rest are skipped (a mated probe is ~0.35 from its mate, impostors rarely under 0.6). 0: off.
+  float ivf_stop_distance = 0.45f;
   int ivf_min_probes = 32;
   int ivf_train_iterations = 10;
   std::uint64_t ivf_seed = 100;

@@ -527,7 +527,7 @@ class Gallery::Impl {
           options_.ivf_lists > 0
               ? static_cast<std::size_t>(options_.ivf_lists)
               : std::max<std::size_t>(1, static_cast<std::size_t>(std::lround(
-                                             2.0 * std::sqrt(static_cast<double>(slots.size())))));
+                                             4.0 * std::sqrt(static_cast<double>(slots.size())))));
       const std::size_t sample_size = std::min(slots.size(), lists * 64);
       std::vector<std::uint32_t> sample_slots = slots;
       std::mt19937_64 rng(options_.ivf_seed);
