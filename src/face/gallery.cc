@@ -417,27 +417,31 @@ class Gallery::Impl {
     }
   }
 
+  // distances[j] = squared distance from query to the j-th of n codes stored back to back at
+  // `codes` in this gallery's encoding (scales: int8 only).
+  void Distances(const float* query, const std::uint8_t* codes, const float* scales, std::size_t n,
+                 float* distances) const {
+    switch (options_.storage) {
+      case GalleryStorage::kFloat32:
+        kernels_.float32(query, reinterpret_cast<const float*>(codes), n, distances);
+        break;
+      case GalleryStorage::kFloat16:
+        kernels_.float16(query, reinterpret_cast<const std::uint16_t*>(codes), n, distances);
+        break;
+      case GalleryStorage::kInt8:
+        kernels_.int8(query, reinterpret_cast<const std::int8_t*>(codes), scales, n, distances);
+        break;
+    }
+  }
+
   std::vector<std::pair<float, std::uint32_t>> SearchExact(const float* query,
                                                            std::size_t k) const {
     TopK top(std::min(k, live_count_));
     float distances[kBlock];
     for (std::size_t begin = 0; begin < slot_count_; begin += kBlock) {
       const std::size_t n = std::min(kBlock, slot_count_ - begin);
-      switch (options_.storage) {
-        case GalleryStorage::kFloat32:
-          kernels_.float32(query, reinterpret_cast<const float*>(codes_.data()) + begin * kDims, n,
-                           distances);
-          break;
-        case GalleryStorage::kFloat16:
-          kernels_.float16(query,
-                           reinterpret_cast<const std::uint16_t*>(codes_.data()) + begin * kDims, n,
-                           distances);
-          break;
-        case GalleryStorage::kInt8:
-          kernels_.int8(query, reinterpret_cast<const std::int8_t*>(codes_.data()) + begin * kDims,
-                        scales_.data() + begin, n, distances);
-          break;
-      }
+      Distances(query, codes_.data() + begin * stride_,
+                scales_.empty() ? nullptr : scales_.data() + begin, n, distances);
       float bound = top.bound();
       for (std::size_t j = 0; j < n; ++j) {
         if (distances[j] <= bound && live_[begin + j] != 0) {
@@ -479,19 +483,8 @@ class Gallery::Impl {
       for (const internal::IvfIndex::Segment& run : runs) {
         for (std::size_t begin = 0; begin < run.n; begin += kBlock) {
           const std::size_t n = std::min(kBlock, run.n - begin);
-          const std::uint8_t* codes = run.codes + begin * stride_;
-          switch (options_.storage) {
-            case GalleryStorage::kFloat32:
-              kernels_.float32(query, reinterpret_cast<const float*>(codes), n, distances);
-              break;
-            case GalleryStorage::kFloat16:
-              kernels_.float16(query, reinterpret_cast<const std::uint16_t*>(codes), n, distances);
-              break;
-            case GalleryStorage::kInt8:
-              kernels_.int8(query, reinterpret_cast<const std::int8_t*>(codes), run.scales + begin,
-                            n, distances);
-              break;
-          }
+          Distances(query, run.codes + begin * stride_,
+                    run.scales == nullptr ? nullptr : run.scales + begin, n, distances);
           float bound = top.bound();
           for (std::size_t j = 0; j < n; ++j) {
             if (distances[j] <= bound) {
