@@ -19,6 +19,7 @@ struct FaceEngineFlags {
   float threshold = 0;       // 0: the engine's calibrated default
   bool no_quality = false;   // report quality measures but never refuse
   bool no_upsample = false;  // FaceEngineOptions::upsample_small_images = false (ablation)
+  int min_face_pixels = 0;   // FaceEngineOptions::min_face_pixels
   int jitter = 0;            // FaceEngineOptions::jitter
 };
 void AddFaceEngineFlags(CLI::App* cmd, FaceEngineFlags* flags);

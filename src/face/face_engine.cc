@@ -108,6 +108,7 @@ class FaceEngineImpl final : public FaceEngine {
     threshold_ = Or(options.match_threshold, kDefaultMatchThreshold);
     upsample_small_ = options.upsample_small_images;
     jitter_ = options.jitter;
+    min_face_pixels_ = options.min_face_pixels;
     detector_ = dlib::get_frontal_face_detector();
   }
 
@@ -207,6 +208,7 @@ class FaceEngineImpl final : public FaceEngine {
       if (stats != nullptr) {
         stats->passes = w.passes;
         stats->working_width = w.bgr.cols;
+        stats->detection_width = w.detection_width;
         stats->working_height = w.bgr.rows;
       }
     } catch (const std::exception& e) {
@@ -225,6 +227,7 @@ class FaceEngineImpl final : public FaceEngine {
     int pad = 0;       // working pixels added on each side (after scaling)
     std::vector<Candidate> faces;
     int passes = 0;
+    int detection_width = 0;
     cv::Mat scratch;
   };
 
@@ -237,13 +240,31 @@ class FaceEngineImpl final : public FaceEngine {
     return b;
   }
 
+  // HOG on the working image, or on a copy shrunk so that a min_face_pixels face (in the
+  // caller's pixels) fills HOG's 80 px window; boxes come back in working pixels either way.
   void RunDetector(Working* w) {
     ++w->passes;
-    dlib::cv_image<unsigned char> img(w->grey);
+    constexpr double kHogWindow = 80;
+    const double factor =
+        min_face_pixels_ > 0 ? std::min(1.0, kHogWindow / (min_face_pixels_ * w->scale)) : 1.0;
+    cv::Mat shrunk;
+    if (factor < 1) cv::resize(w->grey, shrunk, cv::Size(), factor, factor, cv::INTER_AREA);
+    const cv::Mat& detect_on = factor < 1 ? shrunk : w->grey;
+    w->detection_width = detect_on.cols;
+    dlib::cv_image<unsigned char> img(detect_on);
     std::vector<dlib::rect_detection> dets;
     detector_(img, dets, 0.0);
     w->faces.clear();
-    for (const auto& d : dets) w->faces.push_back({d.rect, d.detection_confidence});
+    // The factor actually applied per axis (cv::resize rounds the size).
+    const double fx = static_cast<double>(detect_on.cols) / w->grey.cols;
+    const double fy = static_cast<double>(detect_on.rows) / w->grey.rows;
+    for (const auto& d : dets) {
+      const dlib::rectangle r(std::lround(static_cast<double>(d.rect.left()) / fx),
+                              std::lround(static_cast<double>(d.rect.top()) / fy),
+                              std::lround(static_cast<double>(d.rect.right()) / fx),
+                              std::lround(static_cast<double>(d.rect.bottom()) / fy));
+      w->faces.push_back({r, d.detection_confidence});
+    }
   }
 
   // Tries the cheapest view first: native size (a gate capture) or, for a small image, 2x
@@ -385,6 +406,7 @@ class FaceEngineImpl final : public FaceEngine {
   float threshold_ = kDefaultMatchThreshold;
   bool upsample_small_ = true;
   int jitter_ = 0;
+  int min_face_pixels_ = 0;
 };
 
 }  // namespace
@@ -394,6 +416,10 @@ bool SetBlasThreads(int threads) { return internal::SetBlasThreads(threads); }
 Status FaceEngine::Open(const FaceEngineOptions& options, std::unique_ptr<FaceEngine>* engine) {
   if (options.jitter < 0 || options.jitter > kMaxJitter) {
     return Status::InvalidArgument("jitter must be in 0.." + std::to_string(kMaxJitter));
+  }
+  if (options.min_face_pixels < 0 || options.min_face_pixels > kMaxMinFacePixels) {
+    return Status::InvalidArgument("min_face_pixels must be in 0.." +
+                                   std::to_string(kMaxMinFacePixels));
   }
   const std::string model_dir =
       FromEnvOr(options.model_dir, "PORTCULLIS_MODEL_DIR", PORTCULLIS_DEFAULT_MODEL_DIR) + "/face";

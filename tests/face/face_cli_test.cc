@@ -94,6 +94,14 @@ TEST_F(FaceCliTest, VerifyDifferentPersonsAndThresholdFlag) {
   EXPECT_DOUBLE_EQ(j["threshold"].get<double>(), 1.5);
   EXPECT_EQ(RunCli({"face", "verify", "--threshold", "abc", kSalley1, kSimm}).exit_code,
             kExitUsage);
+  // --min-face: faces smaller than N px are not looked for (these chips' faces are ~150 px), and
+  // the flag is bounded.
+  r = RunCli({"face", "verify", "--json", "--min-face", "1000", kSalley1, kSalley2});
+  EXPECT_EQ(r.exit_code, kExitFaceQuality) << r.err;
+  EXPECT_EQ(OneRecord(r)["issue"], "no_face");
+  EXPECT_EQ(RunCli({"face", "verify", "--min-face", "5000", kSalley1, kSalley2}).exit_code,
+            kExitUsage);
+  EXPECT_EQ(RunCli({"face", "verify", "--min-face", "60", kSalley1, kSalley2}).exit_code, kExitOk);
   // Human output.
   r = RunCli({"face", "verify", kSalley1, kSalley2});
   EXPECT_EQ(r.exit_code, kExitOk);

@@ -257,6 +257,60 @@ TEST_F(FaceEngineTest, SmallImagesAreUpsampledBeforeDetectionGateCapturesAreNot)
   EXPECT_LT(Distance(a, b), 0.2f);
 }
 
+// A chip scaled to `face` px on a textured 640x480 background, as a gate camera frames it.
+cv::Mat GateScene(const cv::Mat& chip, int face) {
+  cv::Mat scene(480, 640, CV_8UC3);
+  cv::randu(scene, 60, 140);
+  cv::GaussianBlur(scene, scene, cv::Size(9, 9), 3);
+  cv::Mat big;
+  cv::resize(chip, big, cv::Size(face, face));
+  big.copyTo(scene(cv::Rect((640 - face) / 2, (480 - face) / 2, face, face)));
+  return scene;
+}
+
+TEST_F(FaceEngineTest, MinFacePixelsShrinksDetectionNotTheTemplate) {
+  FaceEngineOptions options;
+  options.min_face_pixels = 120;
+  std::unique_ptr<FaceEngine> gate;
+  ASSERT_TRUE(FaceEngine::Open(options, &gate).ok());
+  float worst = 0;
+  for (std::size_t i = 0; i < Johns().size(); i += 5) {  // 11 chips, all five people
+    const cv::Mat scene = GateScene(Johns()[i].bgr, 220);
+    std::vector<FaceBox> boxes;
+    DetectStats stats;
+    ASSERT_TRUE(gate->Detect(scene, &boxes, &stats).ok());
+    EXPECT_EQ(stats.working_width, 640);    // landmarks and chip at full resolution
+    EXPECT_EQ(stats.detection_width, 427);  // HOG on 640 x 80/120
+    ASSERT_EQ(boxes.size(), 1u) << Johns()[i].path;
+    FaceTemplate shrunk_detect;
+    FaceTemplate full_detect;
+    ASSERT_TRUE(gate->Enrol(scene, &shrunk_detect).ok()) << Johns()[i].path;
+    ASSERT_TRUE(engine_->Enrol(scene, &full_detect).ok()) << Johns()[i].path;
+    worst = std::max(worst, Distance(shrunk_detect, full_detect));
+  }
+  // Same-person distances of these chips reach 0.5; a coarser box moves the template far less.
+  EXPECT_LT(worst, 0.1f);
+
+  // Faces below the minimum are not looked for: a 100 px face is found by default, not at 160.
+  options.min_face_pixels = 160;
+  std::unique_ptr<FaceEngine> strict;
+  ASSERT_TRUE(FaceEngine::Open(options, &strict).ok());
+  const cv::Mat small_face = GateScene(Johns()[12].bgr, 100);
+  FaceTemplate t;
+  FaceCapture cap;
+  ASSERT_TRUE(engine_->Enrol(small_face, &t, &cap).ok()) << QualityIssueName(cap.issue);
+  EXPECT_EQ(strict->Enrol(small_face, &t, &cap).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(cap.issue, QualityIssue::kNoFace);
+
+  // Out-of-range values are refused when the engine opens.
+  for (const int bad : {-1, kMaxMinFacePixels + 1}) {
+    options.min_face_pixels = bad;
+    std::unique_ptr<FaceEngine> refused;
+    EXPECT_EQ(FaceEngine::Open(options, &refused).code(), Status::Code::kInvalidArgument) << bad;
+    EXPECT_EQ(refused, nullptr);
+  }
+}
+
 TEST_F(FaceEngineTest, JitteredEmbeddingIsDeterministicAndNearThePlainOne) {
   FaceEngineOptions options;
   options.jitter = 6;
