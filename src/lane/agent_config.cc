@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent.h"
+#include "portcullis/face.h"
 
 namespace portcullis::lane {
 namespace {
@@ -150,6 +151,8 @@ Status ParseCamera(const json& item, std::size_t index, const std::string& base,
   if (c.plate_detector_max_side != 0 && c.plate_detector_max_side < 64) {
     return Status::InvalidArgument(name + ".plate_detector_max_side: must be 0 or in [64, 4096]");
   }
+  PORTCULLIS_RETURN_IF_ERROR(
+      f.Integer("face_min_pixels", 0, face::kMaxMinFacePixels, &c.face_min_pixels));
   const json* roi = nullptr;
   PORTCULLIS_RETURN_IF_ERROR(f.Object("roi", false, &roi));
   if (roi != nullptr) {

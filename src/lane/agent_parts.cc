@@ -51,6 +51,7 @@ Status MakeDetector(const LaneAgentConfig& config, const CameraConfig& camera,
     face::SetBlasThreads(1);  // one analysing thread per camera: see face.h
     face::FaceEngineOptions face_options;
     face_options.model_dir = config.model_dir;
+    face_options.min_face_pixels = camera.face_min_pixels;
     PORTCULLIS_RETURN_IF_ERROR(
         face::FaceEngine::Open(face_options, &faces).WithContext("face models"));
   }

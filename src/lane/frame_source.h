@@ -46,6 +46,9 @@ struct CameraConfig {
   // ROI frames plates that are larger in pixels: size this to the ROI and the detector's cost
   // falls with the square (docs/lane-vision.md: 400 for a 1200x800 ROI of a 1080p camera).
   int plate_detector_max_side = 0;
+  // The smallest occupant face, in the analysed picture's pixels, that face detection looks for
+  // (FaceEngineOptions::min_face_pixels); 0 = HOG's 80 px window. Larger is cheaper.
+  int face_min_pixels = 0;
 };
 
 enum class CameraState {

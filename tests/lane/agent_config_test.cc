@@ -58,6 +58,10 @@ TEST_F(AgentConfigTest, PlateDetectorSizeIsPerCamera) {
   LaneAgentConfig c;
   ASSERT_TRUE(Load(j, &c).ok());
   EXPECT_EQ(c.cameras[0].plate_detector_max_side, 400);
+  EXPECT_EQ(c.cameras[0].face_min_pixels, 0);  // HOG's own window
+  j["cameras"][0]["face_min_pixels"] = 120;
+  ASSERT_TRUE(Load(j, &c).ok());
+  EXPECT_EQ(c.cameras[0].face_min_pixels, 120);
 }
 
 TEST_F(AgentConfigTest, StreamsAndAbsolutePathsAreKeptVerbatim) {
@@ -176,6 +180,8 @@ TEST_F(AgentConfigTest, BadValues) {
        "cameras[0].plate_detector_max_side"},
       {[](json& j) { j["cameras"][0]["plate_detector_max_side"] = "400"; },
        "cameras[0].plate_detector_max_side"},
+      {[](json& j) { j["cameras"][0]["face_min_pixels"] = -1; }, "cameras[0].face_min_pixels"},
+      {[](json& j) { j["cameras"][0]["face_min_pixels"] = 5000; }, "cameras[0].face_min_pixels"},
       {[](json& j) {
          j["cameras"][0]["source"] = "v4l2:0";
          j["cameras"][0]["realtime"] = true;
