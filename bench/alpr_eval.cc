@@ -22,6 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/blas_threads.h"
 #include "plate/stage_stats.h"
 #include "portcullis/env.h"
 #include "portcullis/image.h"
@@ -111,6 +112,7 @@ int Usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  portcullis::ReexecWithKnownOpenBlasKernels(argv);       // as the product does (src/cli/main.cc)
   std::vector<std::pair<std::string, std::string>> sets;  // region, dir
   std::string region = "auto";
   bool json = false, errors = false, calibrate = false, exhaustive = false;
@@ -321,6 +323,8 @@ int main(int argc, char** argv) {
                   r.width_ratio.size());
     }
   }
-  std::printf("\nreproduce: %s  (one thread, %s)\n", command.c_str(), "OpenCV dnn CPU");
+  const char* blas_core = portcullis::OpenBlasCoreName();
+  std::printf("\nreproduce: %s  (one thread, OpenCV dnn CPU, OpenBLAS kernels: %s)\n",
+              command.c_str(), blas_core != nullptr ? blas_core : "not OpenBLAS");
   return 0;
 }

@@ -255,6 +255,17 @@ TEST_F(CliTest, VersionAndHelpExitZero) {
   const RunResult version = RunCli({"--version"});
   EXPECT_EQ(version.exit_code, kExitOk) << version;
   EXPECT_NE(version.out.find("0.1.0"), std::string::npos) << version;
+  // A CPU this OpenBLAS does not know gets kernels chosen from its features rather than the
+  // generic "Prescott" ones (src/common/blas_threads.h); a user's OPENBLAS_CORETYPE is kept.
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    EXPECT_EQ(version.out.find("Prescott"), std::string::npos) << version;
+  }
+  RunOptions user_choice;
+  user_choice.env = {{"OPENBLAS_CORETYPE", "Prescott"}};
+  const RunResult chosen = RunCli({"--version"}, user_choice);
+  EXPECT_EQ(chosen.exit_code, kExitOk) << chosen;
+  EXPECT_NE(chosen.out.find("OpenBLAS kernels: Prescott"), std::string::npos) << chosen;
 
   const RunResult help = RunCli({"--help"});
   EXPECT_EQ(help.exit_code, kExitOk) << help;

@@ -23,6 +23,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "common/blas_threads.h"
 #include "face/face_net.h"
 #include "portcullis/face.h"
 
@@ -197,8 +198,10 @@ int Run(int argc, char** argv) {
   const Timing jitter10 = Median(3, [&] { (void)net->Embed(chip, &t, 10); });
 
   std::printf(
-      "face_bench: 640x480 capture, one core (OpenBLAS threads pinned to 1: %s), median of %d\n",
-      blas_knob ? "yes" : "no, not OpenBLAS", n);
+      "face_bench: 640x480 capture, one core (OpenBLAS threads pinned to 1: %s; kernels: %s), "
+      "median of %d\n",
+      blas_knob ? "yes" : "no, not OpenBLAS",
+      portcullis::OpenBlasCoreName() != nullptr ? portcullis::OpenBlasCoreName() : "-", n);
   std::printf("%-44s %8s %8s\n", "stage", "cpu ms", "wall ms");
   Row("detect (HOG, grey, native)", detect);
   Row("  baseline: HOG on colour, native", detect_rgb);
@@ -227,6 +230,7 @@ int Run(int argc, char** argv) {
 }
 
 int main(int argc, char** argv) {
+  portcullis::ReexecWithKnownOpenBlasKernels(argv);  // as the product does (src/cli/main.cc)
   try {
     return Run(argc, argv);
   } catch (const std::exception& e) {

@@ -1,6 +1,7 @@
 // portcullis: the command-line entry point. Each subsystem registers its own subcommands.
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -12,12 +13,16 @@
 #include "cli/plate_command.h"
 #include "cli/serve_command.h"
 #include "cli/vault_command.h"
+#include "common/blas_threads.h"
 
 namespace {
 
 int Run(int argc, char** argv) {
   CLI::App app{"Portcullis: plate reading, face matching and a vault that keeps images safe"};
-  app.set_version_flag("--version", "portcullis 0.1.0");
+  // The BLAS kernels in use are part of what a speed report needs (src/common/blas_threads.h).
+  const char* blas_core = portcullis::OpenBlasCoreName();
+  app.set_version_flag("--version", std::string("portcullis 0.1.0 (OpenBLAS kernels: ") +
+                                        (blas_core != nullptr ? blas_core : "none") + ")");
   app.require_subcommand(1);
   int exit_code = portcullis::cli::kExitOk;
   portcullis::cli::AddPlateCommands(app, &exit_code);
@@ -41,6 +46,9 @@ int Run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything else: a CPU that this OpenBLAS does not know would otherwise run its
+  // generic kernels (1.3-1.8x slower engines; src/common/blas_threads.h).
+  portcullis::ReexecWithKnownOpenBlasKernels(argv);
   // Engines report failures as Status; an exception here is a bug (or out of memory), and it
   // still gets a message and the documented exit code rather than an abort.
   try {
