@@ -20,8 +20,6 @@
 #include <limits>
 #include <memory>
 #include <mutex>
-#include <numeric>
-#include <random>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -523,11 +521,7 @@ class Gallery::Impl {
                                              4.0 * std::sqrt(static_cast<double>(slots.size())))));
       const std::size_t sample_size = std::min(slots.size(), lists * 64);
       std::vector<std::uint32_t> sample_slots = slots;
-      std::mt19937_64 rng(options_.ivf_seed);
-      for (std::size_t i = 0; i < sample_size; ++i) {
-        std::uniform_int_distribution<std::size_t> pick(i, sample_slots.size() - 1);
-        std::swap(sample_slots[i], sample_slots[pick(rng)]);
-      }
+      internal::SeededPartialShuffle(&sample_slots, sample_size, options_.ivf_seed);
       WipingVector<float> values(sample_size * kDims);
       for (std::size_t i = 0; i < sample_size; ++i) {
         Decode(sample_slots[i], values.data() + i * kDims);

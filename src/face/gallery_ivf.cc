@@ -6,7 +6,6 @@
 #include <limits>
 #include <new>
 #include <numeric>
-#include <random>
 
 namespace portcullis::face::internal {
 
@@ -30,12 +29,10 @@ Status IvfIndex::Train(const float* sample, std::size_t n, std::size_t lists, in
     index->lists_.resize(lists);
 
     // Initial centroids: distinct sample rows, chosen by a seeded shuffle.
-    std::mt19937_64 rng(seed);
     std::vector<std::size_t> rows(n);
     std::iota(rows.begin(), rows.end(), std::size_t{0});
+    SeededPartialShuffle(&rows, lists, seed);
     for (std::size_t i = 0; i < lists; ++i) {
-      std::uniform_int_distribution<std::size_t> pick(i, n - 1);
-      std::swap(rows[i], rows[pick(rng)]);
       std::copy_n(sample + rows[i] * kDims, kDims, index->centroids_.data() + i * kDims);
     }
     auto update_norms = [&index, lists] {

@@ -12,9 +12,12 @@
 // Memory hygiene: the list copies live in WipingVectors; Remove wipes the removed code at once.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <random>
+#include <utility>
 #include <vector>
 
 #include "face/gallery_kernels.h"
@@ -22,6 +25,18 @@
 #include "portcullis/status.h"
 
 namespace portcullis::face::internal {
+
+// Moves a seeded, uniformly random choice of min(count, size) distinct elements to the front of
+// *items (a partial Fisher-Yates shuffle): the training sample and the initial centroids.
+template <class T>
+void SeededPartialShuffle(std::vector<T>* items, std::size_t count, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  count = std::min(count, items->size());
+  for (std::size_t i = 0; i < count; ++i) {
+    std::uniform_int_distribution<std::size_t> pick(i, items->size() - 1);
+    std::swap((*items)[i], (*items)[pick(rng)]);
+  }
+}
 
 class IvfIndex {
  public:
