@@ -8,6 +8,7 @@
 #include <opencv2/dnn/all_layers.hpp>
 
 #include "common/blas_threads.h"
+#include "plate/conv_kernels.h"
 
 namespace portcullis::plate {
 namespace {
@@ -104,30 +105,23 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
 
  private:
   // OpenCV 4.6 applies HardSwish at ~4-8 ns per value (measured inside its convolution and
-  // through forwardSlice: 35 ms for the detector's first 4 M-value layer at 960 px); this loop,
-  // which the compiler vectorises, does the same arithmetic (x * clamp(x/6 + 1/2, 0, 1)).
-  static void HardSwish(float* v, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) {
-      const float gate = std::min(1.0f, std::max(0.0f, v[i] / 6.0f + 0.5f));
-      v[i] *= gate;
-    }
-  }
+  // through forwardSlice: 35 ms for the detector's first 4 M-value layer at 960 px); ours
+  // (conv_kernels.h) does the same arithmetic, x * clamp(x/6 + 1/2, 0, 1), at memory speed.
+  static void HardSwish(float* v, std::size_t n) { HardSwishInPlace(v, n); }
 
-  void Activate(float* y, int plane, int channel) const {
-    if (hard_swish_) {
-      HardSwish(y, static_cast<std::size_t>(plane));
-    } else if (!activation_.empty()) {
-      activation_->forwardSlice(y, y, plane, plane, channel, channel + 1);
-    }
-  }
-
-  // Depthwise k x k, pad k/2, stride 1 or 2: per channel, per output row, each tap adds a
-  // weighted (strided) input row -- inner loops the compiler vectorises at stride 1.
+  // Depthwise k x k, pad k/2, stride 1 or 2: per channel, the zero-padded plane, then per
+  // output row one pass that sums all k*k taps in registers (conv_kernels.h) and applies a fused
+  // HardSwish. At stride 2 the padded rows are first split into even and odd columns, so that
+  // every tap reads contiguous floats: tap (ky, kx) of output x is padded[2y+ky][2x+kx], which
+  // is (kx even ? even : odd)[2y+ky][x + kx/2].
   void ForwardDepthwise(const float* x, int height, int width, int out_h, int out_w, float* y) {
     const int pad = kernel_ / 2;
     const int padded_w = width + 2 * pad, padded_h = height + 2 * pad;
     padded_.assign(static_cast<std::size_t>(padded_h) * padded_w, 0.0f);
     const int taps = kernel_ * kernel_;
+    const int even_w = (padded_w + 1) / 2, odd_w = padded_w / 2;
+    if (stride_ == 2) split_.resize(static_cast<std::size_t>(padded_h) * (even_w + odd_w));
+    std::vector<const float*> sources(static_cast<std::size_t>(taps));
     for (int c = 0; c < out_channels_; ++c) {
       const float* src = x + static_cast<std::ptrdiff_t>(c) * height * width;
       for (int row = 0; row < height; ++row) {
@@ -135,27 +129,42 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
                     src + static_cast<std::ptrdiff_t>(row) * width,
                     sizeof(float) * static_cast<std::size_t>(width));
       }
-      const float* w = taps_.data() + static_cast<std::ptrdiff_t>(c) * taps;
-      float* dst = y + static_cast<std::ptrdiff_t>(c) * out_h * out_w;
-      for (int oy = 0; oy < out_h; ++oy) {
-        float* o = dst + static_cast<std::ptrdiff_t>(oy) * out_w;
-        std::fill_n(o, out_w, bias_[static_cast<std::size_t>(c)]);
-        for (int ky = 0; ky < kernel_; ++ky) {
-          const float* in_row =
-              padded_.data() + static_cast<std::ptrdiff_t>(oy * stride_ + ky) * padded_w;
-          for (int kx = 0; kx < kernel_; ++kx) {
-            const float wk = w[ky * kernel_ + kx];
-            const float* in = in_row + kx;
-            if (stride_ == 1) {
-              for (int ox = 0; ox < out_w; ++ox) o[ox] += wk * in[ox];
-            } else {
-              for (int ox = 0; ox < out_w; ++ox)
-                o[ox] += wk * in[static_cast<std::ptrdiff_t>(ox) * stride_];
-            }
+      if (stride_ == 2) {
+        for (int row = 0; row < padded_h; ++row) {
+          const float* in = padded_.data() + static_cast<std::ptrdiff_t>(row) * padded_w;
+          float* even = split_.data() + static_cast<std::ptrdiff_t>(row) * (even_w + odd_w);
+          float* odd = even + even_w;
+          for (int i = 0; i < odd_w; ++i) {
+            even[i] = in[2 * i];
+            odd[i] = in[2 * i + 1];
           }
+          if (even_w > odd_w) even[odd_w] = in[2 * odd_w];
         }
       }
-      Activate(dst, out_h * out_w, c);
+      const float* w = taps_.data() + static_cast<std::ptrdiff_t>(c) * taps;
+      const float bias = bias_[static_cast<std::size_t>(c)];
+      float* dst = y + static_cast<std::ptrdiff_t>(c) * out_h * out_w;
+      for (int oy = 0; oy < out_h; ++oy) {
+        for (int ky = 0; ky < kernel_; ++ky) {
+          const int row = oy * stride_ + ky;
+          for (int kx = 0; kx < kernel_; ++kx) {
+            const float* source;
+            if (stride_ == 1) {
+              source = padded_.data() + static_cast<std::ptrdiff_t>(row) * padded_w + kx;
+            } else {
+              const float* even =
+                  split_.data() + static_cast<std::ptrdiff_t>(row) * (even_w + odd_w);
+              source = (kx % 2 == 0 ? even : even + even_w) + kx / 2;
+            }
+            sources[static_cast<std::size_t>(ky * kernel_ + kx)] = source;
+          }
+        }
+        DepthwiseRow(sources.data(), w, taps, bias, hard_swish_, out_w,
+                     dst + static_cast<std::ptrdiff_t>(oy) * out_w);
+      }
+      if (!hard_swish_ && !activation_.empty()) {
+        activation_->forwardSlice(dst, dst, out_h * out_w, out_h * out_w, c, c + 1);
+      }
     }
   }
 
@@ -203,7 +212,7 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
   int out_channels_, in_channels_, kernel_, stride_;
   bool depthwise_;
   std::vector<float> taps_, bias_;
-  std::vector<float> padded_, wide_;  // scratch, reused across forwards
+  std::vector<float> padded_, wide_, split_;  // scratch, reused across forwards
   cv::Ptr<cv::dnn::ActivationLayer> activation_;
   bool hard_swish_ = false;
 };

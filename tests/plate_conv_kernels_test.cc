@@ -1,0 +1,80 @@
+// The convolution inner loops (src/plate/conv_kernels.h): the run-time choice (AVX2 where the CPU
+// has it) against the portable loop, bit for bit, and both against a plain sum.
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <opencv2/core.hpp>
+
+#include "plate/conv_kernels.h"
+
+namespace portcullis::plate {
+namespace {
+
+std::vector<float> Random(std::size_t n, std::uint64_t seed, float range) {
+  std::vector<float> v(n);
+  cv::RNG rng(seed);
+  for (auto& x : v) x = rng.uniform(-range, range);
+  return v;
+}
+
+bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+TEST(ConvKernelsTest, DepthwiseRowMatchesThePortableLoopBitForBit) {
+  // Lengths around the vector width (tails of 0..7), 1 to 25 taps (1x1 .. 5x5), with and without
+  // the fused activation.
+  for (int taps : {1, 9, 25}) {
+    for (int n : {1, 7, 8, 9, 15, 16, 17, 61, 240}) {
+      for (bool hard_swish : {false, true}) {
+        const auto input = Random(static_cast<std::size_t>(n + taps), 3 + n, 4.0f);
+        const auto w = Random(static_cast<std::size_t>(taps), 7 + taps, 1.0f);
+        std::vector<const float*> src;
+        for (int t = 0; t < taps; ++t) src.push_back(input.data() + t);  // overlapping rows
+        std::vector<float> got(static_cast<std::size_t>(n)), want(got.size());
+        DepthwiseRow(src.data(), w.data(), taps, 0.25f, hard_swish, n, got.data());
+        DepthwiseRowPortable(src.data(), w.data(), taps, 0.25f, hard_swish, n, want.data());
+        EXPECT_TRUE(SameBits(got, want)) << taps << " taps, n " << n << " hs " << hard_swish;
+        for (int x = 0; x < n; ++x) {
+          double sum = 0.25;
+          for (int t = 0; t < taps; ++t) sum += static_cast<double>(w[t]) * src[t][x];
+          const double expected =
+              hard_swish ? sum * std::min(1.0, std::max(0.0, sum / 6 + 0.5)) : sum;
+          ASSERT_NEAR(want[static_cast<std::size_t>(x)], expected, 1e-4) << x;
+        }
+      }
+    }
+  }
+}
+
+TEST(ConvKernelsTest, HardSwishMatchesThePortableLoopIncludingEdgeValues) {
+  auto values = Random(1000, 11, 8.0f);
+  // The clamp's corners and the values a min/max order mistake would change.
+  for (float v :
+       {-3.0f, 3.0f, 0.0f, -0.0f, 1e-30f, -1e30f, 1e30f, std::numeric_limits<float>::infinity(),
+        -std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN()}) {
+    values.push_back(v);
+  }
+  values.resize(values.size() + 3, 2.5f);  // a tail that is not a multiple of the width
+  auto got = values, want = values;
+  HardSwishInPlace(got.data(), got.size());
+  HardSwishInPlacePortable(want.data(), want.size());
+  EXPECT_TRUE(SameBits(got, want));
+  EXPECT_EQ(want[0], values[0] * std::min(1.0f, std::max(0.0f, values[0] / 6.0f + 0.5f)));
+  EXPECT_EQ(want[1000], -0.0f);  // -3 -> -3 * 0
+  EXPECT_EQ(want[1001], 3.0f);
+}
+
+TEST(ConvKernelsTest, ReportsTheVectorFormWhereTheCpuHasAvx2) {
+#if defined(__x86_64__)
+  EXPECT_EQ(VectorConvKernels(), __builtin_cpu_supports("avx2") != 0);
+#else
+  EXPECT_FALSE(VectorConvKernels());
+#endif
+}
+
+}  // namespace
+}  // namespace portcullis::plate
