@@ -93,6 +93,66 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvShape{16, 16, 3, 1, 1, 16, true}, ConvShape{12, 12, 3, 1, 2, 12, true},
                       ConvShape{8, 8, 5, 2, 1, 8, false}, ConvShape{8, 8, 5, 2, 2, 8, true}));
 
+struct DeconvShape {
+  int in_channels, out_channels, kernel, stride, pad;
+  bool bias;
+};
+
+cv::dnn::Net OneDeconvolution(const DeconvShape& s) {
+  cv::dnn::LayerParams p;
+  p.name = "deconv";
+  p.type = "Deconvolution";
+  p.set("kernel_size", s.kernel);
+  p.set("pad", s.pad);
+  p.set("stride", s.stride);
+  p.set("num_output", s.out_channels);
+  p.set("bias_term", s.bias);
+  cv::Mat weights(std::vector<int>{s.in_channels, s.out_channels, s.kernel, s.kernel}, CV_32F);
+  cv::RNG rng(13);
+  rng.fill(weights, cv::RNG::UNIFORM, -0.5, 0.5);
+  p.blobs.push_back(weights);
+  if (s.bias) {
+    cv::Mat bias(1, s.out_channels, CV_32F);
+    rng.fill(bias, cv::RNG::UNIFORM, -1.0, 1.0);
+    p.blobs.push_back(bias);
+  }
+  cv::dnn::Net net;
+  net.addLayerToPrev(p.name, p.type, p);
+  net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+  net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+  return net;
+}
+
+TEST(GemmConvolutionTest, TransposedConvolutionWithStrideEqualToKernelMatchesOpenCv) {
+  // The DB head's two (24->24 and 24->1, 2x2 stride 2, the first without a bias in the model),
+  // and a 3x3 stride-3 one, on an odd input size.
+  for (const DeconvShape& s :
+       {DeconvShape{24, 24, 2, 2, 0, false}, DeconvShape{24, 1, 2, 2, 0, true},
+        DeconvShape{5, 7, 3, 3, 0, true}}) {
+    cv::dnn::Net reference = OneDeconvolution(s);
+    cv::dnn::Net gemm = BuildWithGemmConvolutions([&] { return OneDeconvolution(s); });
+    ASSERT_EQ(CountGemmConvolutions(gemm), 1) << s.in_channels << "->" << s.out_channels;
+    const cv::Mat input = RandomInput(s.in_channels, 11, 17);
+    const cv::Mat expected = Forward(reference, input);
+    const cv::Mat got = Forward(gemm, input);
+    ASSERT_EQ(got.size, expected.size);
+    EXPECT_LE(cv::norm(got, expected, cv::NORM_INF), 1e-4 * s.in_channels);
+    EXPECT_EQ(cv::norm(Forward(gemm, input), got, cv::NORM_INF), 0.0);
+  }
+}
+
+TEST(GemmConvolutionTest, LeavesOverlappingOrPaddedTransposedConvolutionsToOpenCv) {
+  for (const DeconvShape& s : {DeconvShape{8, 4, 3, 2, 0, true},      // taps overlap
+                               DeconvShape{8, 4, 2, 2, 1, true},      // padded
+                               DeconvShape{8, 4, 2, 1, 0, false}}) {  // stride 1
+    cv::dnn::Net gemm = BuildWithGemmConvolutions([&] { return OneDeconvolution(s); });
+    EXPECT_EQ(CountGemmConvolutions(gemm), 0) << s.kernel << " " << s.stride << " " << s.pad;
+    cv::dnn::Net reference = OneDeconvolution(s);
+    const cv::Mat input = RandomInput(s.in_channels, 6, 9);
+    EXPECT_EQ(cv::norm(Forward(gemm, input), Forward(reference, input), cv::NORM_INF), 0.0);
+  }
+}
+
 TEST(GemmConvolutionTest, LeavesOtherShapesToOpenCv) {
   for (const ConvShape& s : {ConvShape{16, 16, 3, 1, 1, 4, true},     // grouped, not depthwise
                              ConvShape{12, 12, 3, 1, 3, 12, true},    // depthwise, stride 3
@@ -134,6 +194,9 @@ TEST(GemmConvolutionTest, RegistrationIsUndone) {
   const cv::Mat input = RandomInput(s.in_channels, 4, 4);
   Forward(later, input);
   EXPECT_EQ(CountGemmConvolutions(later), 0);
+  cv::dnn::Net later_deconvolution = OneDeconvolution({4, 4, 2, 2, 0, true});
+  Forward(later_deconvolution, RandomInput(4, 3, 3));
+  EXPECT_EQ(CountGemmConvolutions(later_deconvolution), 0);
 }
 
 TEST(GemmConvolutionTest, BuildErrorsPropagateAndUndoRegistration) {

@@ -12,7 +12,9 @@
 // same reason as the activation: OpenCV 4.6 applies a fused HardSwish at ~4-8 ns per value, which
 // in this detector costs more than many of the convolutions themselves, so both forms apply it
 // (and any other fused activation) in a loop of their own. Every other convolution (strided
-// dense, dilated, grouped, asymmetric padding) stays OpenCV's.
+// dense, dilated, grouped, asymmetric padding) stays OpenCV's. So do transposed convolutions,
+// except those whose stride equals their kernel and that have no padding (the DB head's 2x2
+// stride-2 upsampling): each output pixel has one tap there, so the whole layer is one product.
 #pragma once
 
 #include <functional>
@@ -32,7 +34,7 @@ cv::dnn::Net ReadNetWithGemmConvolutions(const std::vector<uchar>& model);
 // while the layers are created.
 cv::dnn::Net BuildWithGemmConvolutions(const std::function<cv::dnn::Net()>& build);
 
-// Number of convolution layers of `net` that run as BLAS products.
+// Number of convolution layers of `net` (transposed ones included) that run as BLAS products.
 int CountGemmConvolutions(cv::dnn::Net& net);
 
 // Sets the BLAS library's thread count when it is OpenBLAS (looked up at run time, as the face
