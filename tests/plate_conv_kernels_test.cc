@@ -1,5 +1,6 @@
 // The convolution inner loops (src/plate/conv_kernels.h): the run-time choice (AVX2 where the CPU
 // has it) against the portable loop, bit for bit, and both against a plain sum.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -66,6 +67,42 @@ TEST(ConvKernelsTest, HardSwishMatchesThePortableLoopIncludingEdgeValues) {
   EXPECT_EQ(want[0], values[0] * std::min(1.0f, std::max(0.0f, values[0] / 6.0f + 0.5f)));
   EXPECT_EQ(want[1000], -0.0f);  // -3 -> -3 * 0
   EXPECT_EQ(want[1001], 3.0f);
+}
+
+TEST(ConvKernelsTest, SplitEvenOddAndFillMoveEveryFloat) {
+  for (int n = 1; n <= 41; ++n) {  // odd and even lengths, below and across the vector width
+    const auto in = Random(static_cast<std::size_t>(n), 17 + n, 9.0f);
+    std::vector<float> even(static_cast<std::size_t>(n + 1) / 2 + 1, -7.0f);
+    std::vector<float> odd(static_cast<std::size_t>(n) / 2 + 1, -7.0f);
+    SplitEvenOdd(in.data(), n, even.data(), odd.data());
+    for (int i = 0; i < n; ++i) {
+      const float got =
+          i % 2 == 0 ? even[static_cast<std::size_t>(i / 2)] : odd[static_cast<std::size_t>(i / 2)];
+      ASSERT_EQ(got, in[static_cast<std::size_t>(i)]) << "n " << n << " i " << i;
+    }
+    // Nothing written past either half.
+    EXPECT_EQ(even.back(), -7.0f) << n;
+    EXPECT_EQ(odd.back(), -7.0f) << n;
+    std::vector<float> filled(static_cast<std::size_t>(n) + 1, 0.0f);
+    FillFloats(filled.data(), static_cast<std::size_t>(n), 1.5f);
+    EXPECT_EQ(std::count(filled.begin(), filled.end(), 1.5f), n);
+    EXPECT_EQ(filled.back(), 0.0f);
+  }
+}
+
+TEST(ConvKernelsTest, InterleaveAddBiasMatchesThePlainLoop) {
+  for (int n = 1; n <= 33; ++n) {
+    const auto a = Random(static_cast<std::size_t>(n), 23 + n, 5.0f);
+    const auto b = Random(static_cast<std::size_t>(n), 29 + n, 5.0f);
+    std::vector<float> o(2 * static_cast<std::size_t>(n) + 1, -7.0f);
+    InterleaveAddBias(a.data(), b.data(), n, 0.375f, o.data());
+    for (int i = 0; i < n; ++i) {
+      ASSERT_EQ(o[2 * static_cast<std::size_t>(i)], a[static_cast<std::size_t>(i)] + 0.375f) << n;
+      ASSERT_EQ(o[2 * static_cast<std::size_t>(i) + 1], b[static_cast<std::size_t>(i)] + 0.375f)
+          << n;
+    }
+    EXPECT_EQ(o.back(), -7.0f) << n;
+  }
 }
 
 TEST(ConvKernelsTest, ReportsTheVectorFormWhereTheCpuHasAvx2) {

@@ -50,6 +50,48 @@ PORTCULLIS_AVX2 void HardSwishAvx2(float* v, std::size_t n) {
   for (; i < n; ++i) v[i] = HardSwish(v[i]);
 }
 
+PORTCULLIS_AVX2 void FillAvx2(float* v, std::size_t n, float value) {
+  const __m256 fill = _mm256_set1_ps(value);
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(v + i, fill);
+  for (; i < n; ++i) v[i] = value;
+}
+
+PORTCULLIS_AVX2 void SplitEvenOddAvx2(const float* in, int n, float* even, float* odd) {
+  int i = 0;
+  for (; 2 * i + 16 <= n; i += 8) {
+    const __m256 a = _mm256_loadu_ps(in + 2 * i), b = _mm256_loadu_ps(in + 2 * i + 8);
+    // Within each 128-bit lane: evens of a and b, then odds; the lane permute restores order.
+    const __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+    const __m256 o = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+    _mm256_storeu_ps(even + i, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8)));
+    _mm256_storeu_ps(odd + i, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), 0xD8)));
+  }
+  for (; 2 * i + 1 < n; ++i) {
+    even[i] = in[2 * i];
+    odd[i] = in[2 * i + 1];
+  }
+  if (2 * i < n) even[i] = in[2 * i];
+}
+
+PORTCULLIS_AVX2 void InterleaveAddBiasAvx2(const float* a, const float* b, int n, float bias,
+                                           float* o) {
+  const __m256 add = _mm256_set1_ps(bias);
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 va = _mm256_add_ps(_mm256_loadu_ps(a + i), add);
+    const __m256 vb = _mm256_add_ps(_mm256_loadu_ps(b + i), add);
+    // unpack works within 128-bit lanes: lo = a0 b0 a1 b1 | a4 b4 a5 b5, hi = a2 b2 a3 b3 | a6..
+    const __m256 lo = _mm256_unpacklo_ps(va, vb), hi = _mm256_unpackhi_ps(va, vb);
+    _mm256_storeu_ps(o + 2 * i, _mm256_permute2f128_ps(lo, hi, 0x20));
+    _mm256_storeu_ps(o + 2 * i + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+  }
+  for (; i < n; ++i) {
+    o[2 * i] = a[i] + bias;
+    o[2 * i + 1] = b[i] + bias;
+  }
+}
+
 bool CpuHasAvx2() {
   static const bool has = __builtin_cpu_supports("avx2") != 0;
   return has;
@@ -69,6 +111,42 @@ void DepthwiseRowPortable(const float* const* src, const float* w, int taps, flo
 
 void HardSwishInPlacePortable(float* v, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) v[i] = HardSwish(v[i]);
+}
+
+void FillFloats(float* v, std::size_t n, float value) {
+#ifdef PORTCULLIS_CONV_X86
+  if (CpuHasAvx2()) {
+    FillAvx2(v, n, value);
+    return;
+  }
+#endif
+  std::fill_n(v, n, value);
+}
+
+void SplitEvenOdd(const float* in, int n, float* even, float* odd) {
+#ifdef PORTCULLIS_CONV_X86
+  if (CpuHasAvx2()) {
+    SplitEvenOddAvx2(in, n, even, odd);
+    return;
+  }
+#endif
+  for (int i = 0; 2 * i < n; ++i) {
+    even[i] = in[2 * i];
+    if (2 * i + 1 < n) odd[i] = in[2 * i + 1];
+  }
+}
+
+void InterleaveAddBias(const float* a, const float* b, int n, float bias, float* o) {
+#ifdef PORTCULLIS_CONV_X86
+  if (CpuHasAvx2()) {
+    InterleaveAddBiasAvx2(a, b, n, bias, o);
+    return;
+  }
+#endif
+  for (int i = 0; i < n; ++i) {
+    o[2 * i] = a[i] + bias;
+    o[2 * i + 1] = b[i] + bias;
+  }
 }
 
 bool VectorConvKernels() {

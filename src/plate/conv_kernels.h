@@ -1,9 +1,10 @@
 // The element-wise inner loops of the product-form convolutions (gemm_convolution.h): one
-// depthwise output row, and HardSwish over a buffer.
+// depthwise output row, HardSwish over a buffer, a bias fill and a stride-2 column split.
 //
 // The project builds for baseline x86-64 (SSE2) at -O2, where GCC vectorises neither loop: a
 // profile of the detector at 960x544 put 38% of its time in these loops as scalar code. Each has
-// an AVX2 form, chosen at run time when the CPU has AVX2, and a portable form. Both do the same
+// an AVX2 form, chosen at run time when the CPU has AVX2, and a portable form (the fill and the
+// split only move floats). Both do the same
 // operations in the same order (separate multiplies and adds, no fused multiply-add), so their
 // results are bit-identical to each other and to the scalar loops they replace: reads do not
 // change with the CPU.
@@ -24,7 +25,18 @@ void DepthwiseRowPortable(const float* const* src, const float* w, int taps, flo
 void HardSwishInPlace(float* v, std::size_t n);
 void HardSwishInPlacePortable(float* v, std::size_t n);
 
-// Whether DepthwiseRow and HardSwishInPlace use the AVX2 forms on this CPU.
+// v[i] = value for i < n (a bias fill; std::fill_n stays scalar at -O2).
+void FillFloats(float* v, std::size_t n, float value);
+
+// even[i] = in[2i], odd[i] = in[2i + 1]: the column split of a stride-2 depthwise input row of n
+// floats (even gets (n + 1) / 2 of them, odd n / 2).
+void SplitEvenOdd(const float* in, int n, float* even, float* odd);
+
+// o[2i] = a[i] + bias, o[2i + 1] = b[i] + bias for i < n: one output row of a 2x2 stride-2
+// transposed convolution from its two column taps' products.
+void InterleaveAddBias(const float* a, const float* b, int n, float bias, float* o);
+
+// Whether the functions above use their AVX2 forms on this CPU.
 bool VectorConvKernels();
 
 }  // namespace portcullis::plate

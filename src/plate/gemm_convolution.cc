@@ -88,8 +88,8 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
       }
       if (kernel_ == 1) {
         for (int co = 0; co < out_channels_; ++co) {
-          std::fill_n(y + static_cast<std::ptrdiff_t>(co) * plane, plane,
-                      bias_[static_cast<std::size_t>(co)]);
+          FillFloats(y + static_cast<std::ptrdiff_t>(co) * plane, static_cast<std::size_t>(plane),
+                     bias_[static_cast<std::size_t>(co)]);
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out_channels_, plane, in_channels_,
                     1.0f, taps_.data(), in_channels_, x, plane, 1.0f, y, plane);
@@ -134,12 +134,7 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
         for (int row = 0; row < padded_h; ++row) {
           const float* in = padded_.data() + static_cast<std::ptrdiff_t>(row) * padded_w;
           float* even = split_.data() + static_cast<std::ptrdiff_t>(row) * (even_w + odd_w);
-          float* odd = even + even_w;
-          for (int i = 0; i < odd_w; ++i) {
-            even[i] = in[2 * i];
-            odd[i] = in[2 * i + 1];
-          }
-          if (even_w > odd_w) even[odd_w] = in[2 * odd_w];
+          SplitEvenOdd(in, padded_w, even, even + even_w);
         }
       }
       const float* w = taps_.data() + static_cast<std::ptrdiff_t>(c) * taps;
@@ -187,8 +182,8 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
     const int columns = height * padded_w;  // output rows at padded width
     wide_.resize(static_cast<std::size_t>(out_channels_) * columns);
     for (int co = 0; co < out_channels_; ++co) {
-      std::fill_n(wide_.data() + static_cast<std::ptrdiff_t>(co) * columns, columns,
-                  bias_[static_cast<std::size_t>(co)]);
+      FillFloats(wide_.data() + static_cast<std::ptrdiff_t>(co) * columns,
+                 static_cast<std::size_t>(columns), bias_[static_cast<std::size_t>(co)]);
     }
     const std::size_t tap_size = static_cast<std::size_t>(out_channels_) * in_channels_;
     for (int ky = 0; ky < kernel_; ++ky) {
@@ -276,15 +271,22 @@ class GemmDeconvolutionLayer final : public cv::dnn::Layer {
       auto* y = out.ptr<float>(n);
       for (int co = 0; co < out_channels_; ++co) {
         const float b = bias_[static_cast<std::size_t>(co)];
-        for (int t = 0; t < taps; ++t) {
-          const int dy = t / kernel_, dx = t % kernel_;
-          const float* product =
-              products_.data() + (static_cast<std::size_t>(co) * taps + t) * plane;
-          float* channel = y + static_cast<std::ptrdiff_t>(co) * plane * taps;
-          for (int row = 0; row < height; ++row) {
-            float* o = channel + static_cast<std::ptrdiff_t>(row * kernel_ + dy) * out_w + dx;
-            const float* p = product + static_cast<std::ptrdiff_t>(row) * width;
-            for (int x = 0; x < width; ++x) o[static_cast<std::ptrdiff_t>(x) * kernel_] = p[x] + b;
+        const float* products = products_.data() + static_cast<std::size_t>(co) * taps * plane;
+        float* channel = y + static_cast<std::ptrdiff_t>(co) * plane * taps;
+        for (int row = 0; row < height; ++row) {
+          for (int dy = 0; dy < kernel_; ++dy) {
+            float* o = channel + static_cast<std::ptrdiff_t>(row * kernel_ + dy) * out_w;
+            const float* p = products + static_cast<std::ptrdiff_t>(dy * kernel_) * plane +
+                             static_cast<std::ptrdiff_t>(row) * width;
+            if (kernel_ == 2) {
+              InterleaveAddBias(p, p + plane, width, b, o);
+              continue;
+            }
+            for (int x = 0; x < width; ++x) {
+              for (int dx = 0; dx < kernel_; ++dx) {
+                o[x * kernel_ + dx] = p[static_cast<std::ptrdiff_t>(dx) * plane + x] + b;
+              }
+            }
           }
         }
       }
