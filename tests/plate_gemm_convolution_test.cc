@@ -19,6 +19,7 @@ namespace {
 struct ConvShape {
   int in_channels, out_channels, kernel, pad, stride, group;
   bool bias;
+  int stride_x = 0;  // 0: the same as stride (which is then the row stride)
 };
 
 // One convolution, followed by activation layers of the given types.
@@ -28,7 +29,12 @@ cv::dnn::Net OneConvolution(const ConvShape& s, const std::vector<std::string>& 
   p.type = "Convolution";
   p.set("kernel_size", s.kernel);
   p.set("pad", s.pad);
-  p.set("stride", s.stride);
+  if (s.stride_x == 0) {
+    p.set("stride", s.stride);
+  } else {
+    p.set("stride_h", s.stride);
+    p.set("stride_w", s.stride_x);
+  }
   p.set("group", s.group);
   p.set("num_output", s.out_channels);
   p.set("bias_term", s.bias);
@@ -91,7 +97,10 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvShape{8, 5, 3, 1, 1, 1, false}, ConvShape{4, 6, 5, 2, 1, 1, true},
                       // depthwise: stride 1 and 2, 3x3 and 5x5
                       ConvShape{16, 16, 3, 1, 1, 16, true}, ConvShape{12, 12, 3, 1, 2, 12, true},
-                      ConvShape{8, 8, 5, 2, 1, 8, false}, ConvShape{8, 8, 5, 2, 2, 8, true}));
+                      ConvShape{8, 8, 5, 2, 1, 8, false}, ConvShape{8, 8, 5, 2, 2, 8, true},
+                      // depthwise with different row and column strides (the recogniser's)
+                      ConvShape{6, 6, 5, 2, 2, 6, true, 1}, ConvShape{6, 6, 3, 1, 1, 6, false, 2},
+                      ConvShape{6, 6, 3, 1, 2, 6, true, 1}));
 
 struct DeconvShape {
   int in_channels, out_channels, kernel, stride, pad;
@@ -153,11 +162,85 @@ TEST(GemmConvolutionTest, LeavesOverlappingOrPaddedTransposedConvolutionsToOpenC
   }
 }
 
+// A fully connected layer by constant weights, on an input of the given shape, folding the
+// dimensions from `axis` on (as OpenCV's ONNX importer makes of a MatMul by a constant).
+cv::dnn::Net OneInnerProduct(int inner, int outputs, int axis, bool bias) {
+  cv::dnn::LayerParams p;
+  p.name = "fc";
+  p.type = "InnerProduct";
+  p.set("num_output", outputs);
+  p.set("bias_term", bias);
+  p.set("axis", axis);
+  cv::Mat weights(outputs, inner, CV_32F);
+  cv::RNG rng(17);
+  rng.fill(weights, cv::RNG::UNIFORM, -0.5, 0.5);
+  p.blobs.push_back(weights);
+  if (bias) {
+    cv::Mat b(1, outputs, CV_32F);
+    rng.fill(b, cv::RNG::UNIFORM, -1.0, 1.0);
+    p.blobs.push_back(b);
+  }
+  cv::dnn::Net net;
+  net.addLayerToPrev(p.name, p.type, p);
+  net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+  net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+  return net;
+}
+
+TEST(GemmConvolutionTest, InnerProductByConstantWeightsMatchesOpenCv) {
+  struct Case {
+    std::vector<int> input;
+    int axis, outputs;
+    bool bias;
+  };
+  // The recogniser's head ([1, T, C] at axis 2, to many classes), a 2-D one, a negative axis,
+  // and a fold of two dimensions into K.
+  for (const Case& c :
+       {Case{{1, 7, 12}, 2, 97, false}, Case{{1, 7, 12}, 2, 5, true}, Case{{3, 20}, 1, 9, true},
+        Case{{1, 4, 6}, -1, 8, true}, Case{{2, 3, 5}, 1, 4, true}}) {
+    int inner = 1;
+    const int axis = c.axis < 0 ? c.axis + static_cast<int>(c.input.size()) : c.axis;
+    for (std::size_t d = static_cast<std::size_t>(axis); d < c.input.size(); ++d) {
+      inner *= c.input[d];
+    }
+    cv::dnn::Net reference = OneInnerProduct(inner, c.outputs, c.axis, c.bias);
+    cv::dnn::Net gemm = BuildWithGemmConvolutions(
+        [&] { return OneInnerProduct(inner, c.outputs, c.axis, c.bias); });
+    ASSERT_EQ(CountGemmConvolutions(gemm), 1);
+    cv::Mat input(c.input, CV_32F);
+    cv::RNG(19).fill(input, cv::RNG::UNIFORM, -2.0, 2.0);
+    const cv::Mat expected = Forward(reference, input);
+    const cv::Mat got = Forward(gemm, input);
+    ASSERT_EQ(got.size, expected.size) << c.outputs;
+    EXPECT_LE(cv::norm(got, expected, cv::NORM_INF), 1e-5 * inner) << c.outputs;
+    EXPECT_EQ(cv::norm(Forward(gemm, input), got, cv::NORM_INF), 0.0);
+  }
+}
+
+TEST(GemmConvolutionTest, ProductOfTwoInputsStaysOpenCvs) {
+  // Attention's Q.K^T: an InnerProduct with no constant weights.
+  cv::dnn::LayerParams p;
+  p.name = "matmul";
+  p.type = "InnerProduct";
+  p.set("axis", 1);
+  cv::dnn::Net net = BuildWithGemmConvolutions([&] {
+    cv::dnn::Net n;
+    const int id = n.addLayer(p.name, p.type, p);
+    n.connect(0, 0, id, 0);
+    n.connect(0, 1, id, 1);
+    n.setInputsNames({"a", "b"});
+    return n;
+  });
+  EXPECT_EQ(CountGemmConvolutions(net), 0);
+}
+
 TEST(GemmConvolutionTest, LeavesOtherShapesToOpenCv) {
-  for (const ConvShape& s : {ConvShape{16, 16, 3, 1, 1, 4, true},     // grouped, not depthwise
-                             ConvShape{12, 12, 3, 1, 3, 12, true},    // depthwise, stride 3
-                             ConvShape{16, 32, 3, 1, 2, 1, true},     // strided
-                             ConvShape{16, 32, 3, 0, 1, 1, true}}) {  // unpadded 3x3
+  for (const ConvShape& s : {ConvShape{16, 16, 3, 1, 1, 4, true},      // grouped, not depthwise
+                             ConvShape{12, 12, 3, 1, 3, 12, true},     // depthwise, stride 3
+                             ConvShape{12, 12, 3, 1, 1, 12, true, 3},  // depthwise, column stride 3
+                             ConvShape{16, 32, 3, 1, 1, 1, true, 2},   // dense, column stride 2
+                             ConvShape{16, 32, 3, 1, 2, 1, true},      // strided
+                             ConvShape{16, 32, 3, 0, 1, 1, true}}) {   // unpadded 3x3
     cv::dnn::Net gemm = BuildWithGemmConvolutions([&] { return OneConvolution(s); });
     EXPECT_EQ(CountGemmConvolutions(gemm), 0) << s.kernel << " " << s.stride << " " << s.group;
     cv::dnn::Net reference = OneConvolution(s);
@@ -197,6 +280,9 @@ TEST(GemmConvolutionTest, RegistrationIsUndone) {
   cv::dnn::Net later_deconvolution = OneDeconvolution({4, 4, 2, 2, 0, true});
   Forward(later_deconvolution, RandomInput(4, 3, 3));
   EXPECT_EQ(CountGemmConvolutions(later_deconvolution), 0);
+  cv::dnn::Net later_inner_product = OneInnerProduct(6, 3, 1, true);
+  Forward(later_inner_product, RandomInput(6, 1, 1));
+  EXPECT_EQ(CountGemmConvolutions(later_inner_product), 0);
 }
 
 TEST(GemmConvolutionTest, BuildErrorsPropagateAndUndoRegistration) {

@@ -6,6 +6,7 @@
 
 #include <cblas.h>
 #include <opencv2/dnn/all_layers.hpp>
+#include <opencv2/dnn/shape_utils.hpp>
 
 #include "common/blas_threads.h"
 #include "plate/conv_kernels.h"
@@ -15,17 +16,19 @@ namespace {
 
 constexpr const char* kGemmType = "PortcullisGemmConvolution";
 constexpr const char* kGemmDeconvolutionType = "PortcullisGemmDeconvolution";
+constexpr const char* kGemmInnerProductType = "PortcullisGemmInnerProduct";
 
 class GemmConvolutionLayer final : public cv::dnn::Layer {
  public:
   // weights: [Cout, Cin, k, k] (dense) or [C, 1, k, k] (depthwise); bias: Cout values or empty.
   GemmConvolutionLayer(const cv::dnn::LayerParams& params, const cv::Mat& weights,
-                       const cv::Mat& bias, bool depthwise, int stride)
+                       const cv::Mat& bias, bool depthwise, int stride_y, int stride_x)
       : cv::dnn::Layer(params),
         out_channels_(weights.size[0]),
         in_channels_(depthwise ? weights.size[0] : weights.size[1]),
         kernel_(weights.size[2]),
-        stride_(stride),
+        stride_y_(stride_y),
+        stride_x_(stride_x),
         depthwise_(depthwise) {
     type = kGemmType;  // not "Convolution": OpenCV's convolution-only fusions must not apply
     bias_.assign(static_cast<std::size_t>(out_channels_), 0.0f);
@@ -54,8 +57,8 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
     CV_Assert(inputs.size() == 1 && inputs[0].size() == 4 && inputs[0][1] == in_channels_);
     const int pad = kernel_ / 2;
     outputs.assign(1,
-                   {inputs[0][0], out_channels_, (inputs[0][2] + 2 * pad - kernel_) / stride_ + 1,
-                    (inputs[0][3] + 2 * pad - kernel_) / stride_ + 1});
+                   {inputs[0][0], out_channels_, (inputs[0][2] + 2 * pad - kernel_) / stride_y_ + 1,
+                    (inputs[0][3] + 2 * pad - kernel_) / stride_x_ + 1});
     return false;
   }
 
@@ -110,18 +113,18 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
   // (conv_kernels.h) does the same arithmetic, x * clamp(x/6 + 1/2, 0, 1), at memory speed.
   static void HardSwish(float* v, std::size_t n) { HardSwishInPlace(v, n); }
 
-  // Depthwise k x k, pad k/2, stride 1 or 2: per channel, the zero-padded plane, then per
-  // output row one pass that sums all k*k taps in registers (conv_kernels.h) and applies a fused
-  // HardSwish. At stride 2 the padded rows are first split into even and odd columns, so that
-  // every tap reads contiguous floats: tap (ky, kx) of output x is padded[2y+ky][2x+kx], which
-  // is (kx even ? even : odd)[2y+ky][x + kx/2].
+  // Depthwise k x k, pad k/2, stride sy, sx in {1, 2}: per channel, the zero-padded plane, then
+  // per output row one pass that sums all k*k taps in registers (conv_kernels.h) and applies a
+  // fused HardSwish. Tap (ky, kx) of output (y, x) is padded[sy*y + ky][sx*x + kx]; at sx = 2 the
+  // padded rows are first split into even and odd columns, so that every tap reads contiguous
+  // floats: padded[r][2x + kx] is (kx even ? even : odd)[r][x + kx/2].
   void ForwardDepthwise(const float* x, int height, int width, int out_h, int out_w, float* y) {
     const int pad = kernel_ / 2;
     const int padded_w = width + 2 * pad, padded_h = height + 2 * pad;
     padded_.assign(static_cast<std::size_t>(padded_h) * padded_w, 0.0f);
     const int taps = kernel_ * kernel_;
     const int even_w = (padded_w + 1) / 2, odd_w = padded_w / 2;
-    if (stride_ == 2) split_.resize(static_cast<std::size_t>(padded_h) * (even_w + odd_w));
+    if (stride_x_ == 2) split_.resize(static_cast<std::size_t>(padded_h) * (even_w + odd_w));
     std::vector<const float*> sources(static_cast<std::size_t>(taps));
     for (int c = 0; c < out_channels_; ++c) {
       const float* src = x + static_cast<std::ptrdiff_t>(c) * height * width;
@@ -130,7 +133,7 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
                     src + static_cast<std::ptrdiff_t>(row) * width,
                     sizeof(float) * static_cast<std::size_t>(width));
       }
-      if (stride_ == 2) {
+      if (stride_x_ == 2) {
         for (int row = 0; row < padded_h; ++row) {
           const float* in = padded_.data() + static_cast<std::ptrdiff_t>(row) * padded_w;
           float* even = split_.data() + static_cast<std::ptrdiff_t>(row) * (even_w + odd_w);
@@ -142,10 +145,10 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
       float* dst = y + static_cast<std::ptrdiff_t>(c) * out_h * out_w;
       for (int oy = 0; oy < out_h; ++oy) {
         for (int ky = 0; ky < kernel_; ++ky) {
-          const int row = oy * stride_ + ky;
+          const int row = oy * stride_y_ + ky;
           for (int kx = 0; kx < kernel_; ++kx) {
             const float* source;
-            if (stride_ == 1) {
+            if (stride_x_ == 1) {
               source = padded_.data() + static_cast<std::ptrdiff_t>(row) * padded_w + kx;
             } else {
               const float* even =
@@ -205,7 +208,7 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
     }
   }
 
-  int out_channels_, in_channels_, kernel_, stride_;
+  int out_channels_, in_channels_, kernel_, stride_y_, stride_x_;
   bool depthwise_;
   std::vector<float> taps_, bias_;
   std::vector<float> padded_, wide_, split_;  // scratch, reused across forwards
@@ -327,6 +330,78 @@ cv::Ptr<cv::dnn::Layer> CreateDeconvolution(cv::dnn::LayerParams& params) {
   return cv::makePtr<GemmDeconvolutionLayer>(params, weights, bias);
 }
 
+// A fully connected layer with constant weights (an ONNX MatMul or Gemm by a constant: the
+// recogniser's projections and its 6625-class CTC head, which OpenCV 4.6 runs at ~7 G
+// multiply-adds/s): out[m, :] = W . in[m, :] + bias, one BLAS product for all m.
+class GemmInnerProductLayer final : public cv::dnn::Layer {
+ public:
+  // weights: [N, K] (OpenCV's layout); bias: N values or empty; axis: the first input dimension
+  // folded into K (negative counts from the end).
+  GemmInnerProductLayer(const cv::dnn::LayerParams& params, const cv::Mat& weights,
+                        const cv::Mat& bias, int axis)
+      : cv::dnn::Layer(params),
+        outputs_(weights.size[0]),
+        inner_(weights.size[1]),
+        axis_(axis),
+        weights_(weights.ptr<float>(), weights.ptr<float>() + weights.total()) {
+    type = kGemmInnerProductType;
+    bias_.assign(static_cast<std::size_t>(outputs_), 0.0f);
+    if (!bias.empty()) std::copy_n(bias.ptr<float>(), outputs_, bias_.begin());
+  }
+
+  bool getMemoryShapes(const std::vector<cv::dnn::MatShape>& inputs, int /*requiredOutputs*/,
+                       std::vector<cv::dnn::MatShape>& outputs,
+                       std::vector<cv::dnn::MatShape>& /*internals*/) const override {
+    CV_Assert(inputs.size() == 1);
+    const int dims = static_cast<int>(inputs[0].size());
+    const int axis = axis_ < 0 ? axis_ + dims : axis_;
+    CV_Assert(axis >= 0 && axis < dims && cv::dnn::total(inputs[0], axis) == inner_);
+    cv::dnn::MatShape shape(inputs[0].begin(), inputs[0].begin() + axis);
+    shape.push_back(outputs_);
+    outputs.assign(1, shape);
+    return false;
+  }
+
+  void forward(cv::InputArrayOfArrays inputs_arr, cv::OutputArrayOfArrays outputs_arr,
+               cv::OutputArrayOfArrays /*internals*/) override {
+    std::vector<cv::Mat> inputs, outputs;
+    inputs_arr.getMatVector(inputs);
+    outputs_arr.getMatVector(outputs);
+    CV_Assert(inputs.size() == 1 && outputs.size() == 1 && inputs[0].type() == CV_32F &&
+              inputs[0].isContinuous() && outputs[0].isContinuous());
+    const int rows = static_cast<int>(inputs[0].total() / static_cast<std::size_t>(inner_));
+    auto* y = outputs[0].ptr<float>();
+    for (int m = 0; m < rows; ++m) {
+      std::copy(bias_.begin(), bias_.end(), y + static_cast<std::ptrdiff_t>(m) * outputs_);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, outputs_, inner_, 1.0f,
+                inputs[0].ptr<float>(), inner_, weights_.data(), inner_, 1.0f, y, outputs_);
+  }
+
+ private:
+  int outputs_, inner_, axis_;
+  std::vector<float> weights_, bias_;
+};
+
+// The "InnerProduct" constructor while a model loads: ours for constant weights, OpenCV's for a
+// product of two inputs (the recogniser's attention).
+cv::Ptr<cv::dnn::Layer> CreateInnerProduct(cv::dnn::LayerParams& params) {
+  cv::Ptr<cv::dnn::InnerProductLayer> builtin = cv::dnn::InnerProductLayer::create(params);
+  if (params.blobs.empty()) return builtin;
+  // OpenCV's constructor has checked the shapes and reshaped blobs[0] to [N, K] in params.
+  const cv::Mat& weights = builtin->blobs.empty() ? params.blobs[0] : builtin->blobs[0];
+  if (weights.dims != 2 || weights.type() != CV_32F || !weights.isContinuous() ||
+      params.get<bool>("transA", false) || params.get<bool>("transB", false)) {
+    return builtin;
+  }
+  cv::Mat bias;
+  if (params.get<bool>("bias_term", true) && builtin->blobs.size() > 1) {
+    bias = builtin->blobs[1].reshape(1, 1);
+    if (bias.type() != CV_32F || static_cast<int>(bias.total()) != weights.size[0]) return builtin;
+  }
+  return cv::makePtr<GemmInnerProductLayer>(params, weights, bias, params.get<int>("axis", 1));
+}
+
 // The "Convolution" constructor while a detector loads: OpenCV's layer, whose parsed
 // parameters also decide whether the product form applies.
 cv::Ptr<cv::dnn::Layer> CreateConvolution(cv::dnn::LayerParams& params) {
@@ -342,12 +417,14 @@ cv::Ptr<cv::dnn::Layer> CreateConvolution(cv::dnn::LayerParams& params) {
       !all(builtin->dilations, 1) || builtin->strides.size() != 2) {
     return builtin;
   }
-  // Dense at stride 1, or depthwise (one input channel per output channel) at stride 1 or 2.
+  // Dense at stride 1, or depthwise (one input channel per output channel) at stride 1 or 2 in
+  // each direction (the recogniser has (2, 1) and (1, 2) ones).
   const bool depthwise = group > 1 && group == weights.size[0] && weights.size[1] == 1;
-  const std::size_t stride = builtin->strides[0];
-  if (builtin->strides[1] != stride || !(group == 1 ? stride == 1 : depthwise && stride <= 2)) {
-    return builtin;
-  }
+  const std::size_t stride_y = builtin->strides[0], stride_x = builtin->strides[1];
+  const bool dense_ok = group == 1 && stride_y == 1 && stride_x == 1;
+  const bool depthwise_ok =
+      depthwise && stride_y >= 1 && stride_y <= 2 && stride_x >= 1 && stride_x <= 2;
+  if (!dense_ok && !depthwise_ok) return builtin;
   const std::size_t k = builtin->kernel_size[0];
   if (builtin->kernel_size[1] != k || k % 2 == 0 || k > 7 || !all(builtin->pads_begin, k / 2) ||
       !all(builtin->pads_end, k / 2) || weights.size[2] != static_cast<int>(k) ||
@@ -360,7 +437,7 @@ cv::Ptr<cv::dnn::Layer> CreateConvolution(cv::dnn::LayerParams& params) {
     if (bias.type() != CV_32F || static_cast<int>(bias.total()) != weights.size[0]) return builtin;
   }
   return cv::makePtr<GemmConvolutionLayer>(params, weights, bias, depthwise,
-                                           static_cast<int>(stride));
+                                           static_cast<int>(stride_y), static_cast<int>(stride_x));
 }
 
 }  // namespace
@@ -372,8 +449,10 @@ cv::dnn::Net BuildWithGemmConvolutions(const std::function<cv::dnn::Net()>& buil
   const std::lock_guard<std::mutex> lock(mutex);
   cv::dnn::LayerFactory::registerLayer("Convolution", CreateConvolution);
   cv::dnn::LayerFactory::registerLayer("Deconvolution", CreateDeconvolution);
+  cv::dnn::LayerFactory::registerLayer("InnerProduct", CreateInnerProduct);
   struct Unregister {
     ~Unregister() {
+      cv::dnn::LayerFactory::unregisterLayer("InnerProduct");
       cv::dnn::LayerFactory::unregisterLayer("Deconvolution");
       cv::dnn::LayerFactory::unregisterLayer("Convolution");
     }
@@ -392,7 +471,9 @@ int CountGemmConvolutions(cv::dnn::Net& net) {
   int count = 0;
   for (const auto& name : net.getLayerNames()) {
     const std::string& type = net.getLayer(net.getLayerId(name))->type;
-    count += type == kGemmType || type == kGemmDeconvolutionType ? 1 : 0;
+    count += type == kGemmType || type == kGemmDeconvolutionType || type == kGemmInnerProductType
+                 ? 1
+                 : 0;
   }
   return count;
 }
