@@ -3,6 +3,7 @@
 // OpenCV's, a fused activation, and the real detector end to end.
 #include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -232,6 +233,23 @@ TEST(GemmConvolutionTest, ProductOfTwoInputsStaysOpenCvs) {
     return n;
   });
   EXPECT_EQ(CountGemmConvolutions(net), 0);
+}
+
+TEST(GemmConvolutionTest, WinogradThreeByThreeMatchesOpenCvAtEveryInputSize) {
+  // 3x3 dense convolutions with >= 16 input channels run as Winograd F(2x2, 3x3): inputs of one
+  // row or column, odd sizes (half tiles at the bottom and right), and rows wider than a block.
+  const ConvShape s{16, 8, 3, 1, 1, 1, true};
+  cv::dnn::Net reference = OneConvolution(s, {"HardSwish"});
+  cv::dnn::Net gemm = BuildWithGemmConvolutions([&] { return OneConvolution(s, {"HardSwish"}); });
+  ASSERT_EQ(CountGemmConvolutions(gemm), 1);
+  for (const auto& [h, w] : std::vector<std::pair<int, int>>{
+           {1, 1}, {1, 17}, {17, 1}, {2, 2}, {3, 5}, {8, 8}, {9, 300}, {4, 517}}) {
+    const cv::Mat input = RandomInput(s.in_channels, h, w);
+    const cv::Mat expected = Forward(reference, input);
+    const cv::Mat got = Forward(gemm, input);
+    ASSERT_EQ(got.size, expected.size) << h << "x" << w;
+    EXPECT_LE(cv::norm(got, expected, cv::NORM_INF), 1e-4 * s.in_channels * 9) << h << "x" << w;
+  }
 }
 
 TEST(GemmConvolutionTest, LeavesOtherShapesToOpenCv) {

@@ -1,6 +1,8 @@
 #include "plate/conv_kernels.h"
 
 #include <algorithm>
+#include <cstring>
+#include <vector>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -12,6 +14,85 @@ namespace portcullis::plate {
 namespace {
 
 inline float HardSwish(float x) { return x * std::min(1.0f, std::max(0.0f, x / 6.0f + 0.5f)); }
+
+// Eight floats as one GCC/Clang vector: AVX registers where the caller is compiled for AVX2,
+// pairs of SSE registers elsewhere. The Winograd transforms are written once on this type and
+// inlined into an AVX2 and a portable function; both add and subtract in the same order, and
+// the scalar tails do the same operations, so all forms give the same bits.
+using Float8 = float __attribute__((vector_size(32)));
+
+// Out-parameters, not return values: a vector returned by value has another ABI with and
+// without AVX (GCC's -Wpsabi), even where it is always inlined.
+template <typename T>
+inline __attribute__((always_inline)) void Load(T* v, const float* p) {
+  std::memcpy(v, p, sizeof(T));
+}
+
+template <typename T>
+inline __attribute__((always_inline)) void Store(float* p, const T& v) {
+  std::memcpy(p, &v, sizeof(T));
+}
+
+// d[r][c] = padded row r, column 2x + c: even[r][x], odd[r][x], even[r][x + 1], odd[r][x + 1].
+template <typename T>
+inline __attribute__((always_inline)) void WinogradInputTile(const float* const* even,
+                                                             const float* const* odd, int x,
+                                                             float* v, std::size_t stride) {
+  T r[4][4];
+  for (int a = 0; a < 4; ++a) {
+    T d0, d1, d2, d3;
+    Load(&d0, even[a] + x);
+    Load(&d1, odd[a] + x);
+    Load(&d2, even[a] + x + 1);
+    Load(&d3, odd[a] + x + 1);
+    r[a][0] = d0 - d2;  // d B, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+    r[a][1] = d1 + d2;
+    r[a][2] = d2 - d1;
+    r[a][3] = d1 - d3;
+  }
+  for (int j = 0; j < 4; ++j) {  // B^T (d B)
+    Store(v + static_cast<std::size_t>(0 + j) * stride + x, T(r[0][j] - r[2][j]));
+    Store(v + static_cast<std::size_t>(4 + j) * stride + x, T(r[1][j] + r[2][j]));
+    Store(v + static_cast<std::size_t>(8 + j) * stride + x, T(r[2][j] - r[1][j]));
+    Store(v + static_cast<std::size_t>(12 + j) * stride + x, T(r[1][j] - r[3][j]));
+  }
+}
+
+inline __attribute__((always_inline)) void WinogradInputBody(const float* const* even,
+                                                             const float* const* odd, int n,
+                                                             float* v, std::size_t stride) {
+  int x = 0;
+  for (; x + 8 <= n; x += 8) WinogradInputTile<Float8>(even, odd, x, v, stride);
+  for (; x < n; ++x) WinogradInputTile<float>(even, odd, x, v, stride);
+}
+
+// One tile's outputs (A^T M A, A^T = [1 1 1 0; 0 1 -1 -1]) into four separate rows: top-left,
+// top-right, bottom-left, bottom-right, at index x.
+template <typename T>
+inline __attribute__((always_inline)) void WinogradOutputTile(const float* m, std::size_t stride,
+                                                              int x, float* const* out) {
+  T s[2][4];
+  for (int j = 0; j < 4; ++j) {
+    T m0, m1, m2, m3;
+    Load(&m0, m + static_cast<std::size_t>(0 + j) * stride + x);
+    Load(&m1, m + static_cast<std::size_t>(4 + j) * stride + x);
+    Load(&m2, m + static_cast<std::size_t>(8 + j) * stride + x);
+    Load(&m3, m + static_cast<std::size_t>(12 + j) * stride + x);
+    s[0][j] = m0 + m1 + m2;
+    s[1][j] = m1 - m2 - m3;
+  }
+  for (int u = 0; u < 2; ++u) {
+    Store(out[2 * u] + x, T(s[u][0] + s[u][1] + s[u][2]));
+    Store(out[2 * u + 1] + x, T(s[u][1] - s[u][2] - s[u][3]));
+  }
+}
+
+inline __attribute__((always_inline)) void WinogradOutputBody(const float* m, std::size_t stride,
+                                                              int n, float* const* out) {
+  int x = 0;
+  for (; x + 8 <= n; x += 8) WinogradOutputTile<Float8>(m, stride, x, out);
+  for (; x < n; ++x) WinogradOutputTile<float>(m, stride, x, out);
+}
 
 #ifdef PORTCULLIS_CONV_X86
 // max/min with the scalar code's operand order: std::max(0, y) is (0 < y ? y : 0), which is
@@ -92,6 +173,16 @@ PORTCULLIS_AVX2 void InterleaveAddBiasAvx2(const float* a, const float* b, int n
   }
 }
 
+PORTCULLIS_AVX2 void WinogradInputAvx2(const float* const* even, const float* const* odd, int n,
+                                       float* v, std::size_t stride) {
+  WinogradInputBody(even, odd, n, v, stride);
+}
+
+PORTCULLIS_AVX2 void WinogradOutputAvx2(const float* m, std::size_t stride, int n,
+                                        float* const* out) {
+  WinogradOutputBody(m, stride, n, out);
+}
+
 bool CpuHasAvx2() {
   static const bool has = __builtin_cpu_supports("avx2") != 0;
   return has;
@@ -147,6 +238,38 @@ void InterleaveAddBias(const float* a, const float* b, int n, float bias, float*
     o[2 * i] = a[i] + bias;
     o[2 * i + 1] = b[i] + bias;
   }
+}
+
+void WinogradInputRow(const float* const* even, const float* const* odd, int n, float* v,
+                      std::size_t stride) {
+#ifdef PORTCULLIS_CONV_X86
+  if (CpuHasAvx2()) {
+    WinogradInputAvx2(even, odd, n, v, stride);
+    return;
+  }
+#endif
+  WinogradInputBody(even, odd, n, v, stride);
+}
+
+void WinogradOutputRow(const float* m, std::size_t stride, int n, float bias, float* top,
+                       float* bottom) {
+  // The four corners into separate rows, then interleaved: top = TL TR TL TR ...
+  thread_local std::vector<float> corners;
+  corners.resize(4 * static_cast<std::size_t>(n));
+  float* out[4] = {corners.data(), corners.data() + n,
+                   corners.data() + 2 * static_cast<std::size_t>(n),
+                   corners.data() + 3 * static_cast<std::size_t>(n)};
+#ifdef PORTCULLIS_CONV_X86
+  if (CpuHasAvx2()) {
+    WinogradOutputAvx2(m, stride, n, out);
+  } else {
+    WinogradOutputBody(m, stride, n, out);
+  }
+#else
+  WinogradOutputBody(m, stride, n, out);
+#endif
+  InterleaveAddBias(out[0], out[1], n, bias, top);
+  InterleaveAddBias(out[2], out[3], n, bias, bottom);
 }
 
 bool VectorConvKernels() {

@@ -36,6 +36,18 @@ void SplitEvenOdd(const float* in, int n, float* even, float* odd);
 // transposed convolution from its two column taps' products.
 void InterleaveAddBias(const float* a, const float* b, int n, float bias, float* o);
 
+// Winograd F(2x2, 3x3) transforms of one row of tiles (gemm_convolution.cc has the method).
+// Input: tile x covers columns 2x..2x+3 of four consecutive zero-padded input rows, given split
+// into even and odd columns (even[r][i] = row_r[2i], odd[r][i] = row_r[2i + 1], each at least
+// n + 1 long); writes the tile's 16 transformed values V[xi] = (B^T d B)[xi / 4][xi % 4] at
+// v[xi * stride + x], for x < n.
+void WinogradInputRow(const float* const* even, const float* const* odd, int n, float* v,
+                      std::size_t stride);
+// Output: from the 16 products of each tile, m[xi * stride + x], the tile's 2x2 outputs
+// (A^T M A) + bias at top[2x + dx] and bottom[2x + dx], for x < n.
+void WinogradOutputRow(const float* m, std::size_t stride, int n, float bias, float* top,
+                       float* bottom);
+
 // Whether the functions above use their AVX2 forms on this CPU.
 bool VectorConvKernels();
 

@@ -15,6 +15,12 @@ namespace portcullis::plate {
 namespace {
 
 constexpr const char* kGemmType = "PortcullisGemmConvolution";
+// 3x3 dense convolutions with at least this many input channels run as Winograd F(2x2, 3x3):
+// the transforms cost per input channel what the products save per output channel.
+constexpr int kWinogradMinInputChannels = 16;
+// Tiles per block of the Winograd products (16 x Cin x this many floats of transformed input).
+constexpr int kWinogradBlockTiles = 128;
+constexpr std::size_t kWinogradStridePad = 16;  // floats: one cache line
 constexpr const char* kGemmDeconvolutionType = "PortcullisGemmDeconvolution";
 constexpr const char* kGemmInnerProductType = "PortcullisGemmInnerProduct";
 
@@ -49,6 +55,7 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
         }
       }
     }
+    if (kernel_ == 3 && in_channels_ >= kWinogradMinInputChannels) PrepareWinograd(w);
   }
 
   bool getMemoryShapes(const std::vector<cv::dnn::MatShape>& inputs, int /*requiredOutputs*/,
@@ -97,7 +104,12 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out_channels_, plane, in_channels_,
                     1.0f, taps_.data(), in_channels_, x, plane, 1.0f, y, plane);
       } else {
-        ForwardPadded(x, height, width, y);
+        if (winograd_.empty()) {
+          ForwardPadded(x, height, width, y);
+        } else {
+          ForwardWinograd(x, height, width, y);
+          continue;  // HardSwish applied per output row
+        }
       }
       if (hard_swish_) {
         HardSwish(y, static_cast<std::size_t>(plane) * out_channels_);
@@ -167,6 +179,111 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
     }
   }
 
+  // Winograd F(2x2, 3x3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks",
+  // 2016): each 2x2 block of outputs comes from a 4x4 tile d of the padded input as
+  //   Y = A^T [ sum_ci (G g G^T)[co, ci] (.) (B^T d B)[ci] ] A
+  // where (.) is element-wise: 16 products (Cout x Cin) x (Cin x tiles), one per tile position,
+  // in place of 9 (Cout x Cin) x (Cin x pixels) -- 2.25 times fewer multiply-adds. The
+  // detector's two 3x3 96->24 convolutions at a quarter of its input size were 30% of its time.
+  // Each 4x4 transform only adds and subtracts; G's halves are exact. The result differs from the
+  // direct sum by float rounding (tests bound it against OpenCV's convolution).
+  void PrepareWinograd(const float* w) {
+    winograd_.resize(16 * static_cast<std::size_t>(out_channels_) * in_channels_);
+    for (int co = 0; co < out_channels_; ++co) {
+      for (int ci = 0; ci < in_channels_; ++ci) {
+        const float* g = w + (static_cast<std::size_t>(co) * in_channels_ + ci) * 9;
+        double gg[4][3];  // G g, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+        for (int c = 0; c < 3; ++c) {
+          gg[0][c] = g[c];
+          gg[1][c] = 0.5 * (double{g[c]} + g[3 + c] + g[6 + c]);
+          gg[2][c] = 0.5 * (double{g[c]} - g[3 + c] + g[6 + c]);
+          gg[3][c] = g[6 + c];
+        }
+        for (int i = 0; i < 4; ++i) {
+          const double u[4] = {gg[i][0], 0.5 * (gg[i][0] + gg[i][1] + gg[i][2]),
+                               0.5 * (gg[i][0] - gg[i][1] + gg[i][2]), gg[i][2]};
+          for (int j = 0; j < 4; ++j) {
+            winograd_[(static_cast<std::size_t>(4 * i + j) * out_channels_ + co) * in_channels_ +
+                      ci] = static_cast<float>(u[j]);
+          }
+        }
+      }
+    }
+  }
+
+  void ForwardWinograd(const float* x, int height, int width, float* y) {
+    const int tiles_h = (height + 1) / 2, tiles_w = (width + 1) / 2;
+    // Padded by 1 on the top and left, and to whole tiles (plus 1) on the bottom and right.
+    const int padded_h = 2 * tiles_h + 2, padded_w = 2 * tiles_w + 2;
+    const std::size_t padded_plane = static_cast<std::size_t>(padded_h) * padded_w;
+    // The padded rows straight into their even/odd column split: padded column c is input
+    // column c - 1, so the padded even columns are the input's odd ones (after one zero) and the
+    // padded odd columns the input's even ones.
+    const int half = tiles_w + 1;  // even and odd columns per padded row
+    split_.assign(padded_plane * in_channels_, 0.0f);
+    for (int c = 0; c < in_channels_; ++c) {
+      for (int row = 0; row < height; ++row) {
+        float* even =
+            split_.data() + c * padded_plane + static_cast<std::size_t>(row + 1) * padded_w;
+        SplitEvenOdd(x + (static_cast<std::size_t>(c) * height + row) * width, width, even + half,
+                     even + 1);
+      }
+    }
+    // Blocks of tile rows, so that a block's transformed input stays within a few MB.
+    const int block_rows = std::max(1, kWinogradBlockTiles / tiles_w);
+    const float* even[4];
+    const float* odd[4];
+    row_top_.resize(2 * static_cast<std::size_t>(tiles_w));
+    row_bottom_.resize(row_top_.size());
+    for (int ty0 = 0; ty0 < tiles_h; ty0 += block_rows) {
+      const int rows = std::min(block_rows, tiles_h - ty0);
+      const std::size_t tiles = static_cast<std::size_t>(rows) * tiles_w;
+      // The 16 matrices are written (input) and read (output) together, one tile column at a
+      // time: strides that are multiples of 4 KiB would put all 16 in the same cache set.
+      const std::size_t v_stride = tiles * in_channels_ + kWinogradStridePad;
+      const std::size_t m_stride = tiles * out_channels_ + kWinogradStridePad;
+      wide_.resize(16 * v_stride);
+      products_.resize(16 * m_stride);
+      for (int c = 0; c < in_channels_; ++c) {
+        for (int r = 0; r < rows; ++r) {
+          for (int a = 0; a < 4; ++a) {
+            even[a] = split_.data() + c * padded_plane +
+                      static_cast<std::size_t>(2 * (ty0 + r) + a) * padded_w;
+            odd[a] = even[a] + half;
+          }
+          WinogradInputRow(even, odd, tiles_w,
+                           wide_.data() + c * tiles + static_cast<std::size_t>(r) * tiles_w,
+                           v_stride);
+        }
+      }
+      for (std::size_t xi = 0; xi < 16; ++xi) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out_channels_,
+                    static_cast<int>(tiles), in_channels_, 1.0f,
+                    winograd_.data() + xi * out_channels_ * in_channels_, in_channels_,
+                    wide_.data() + xi * v_stride, static_cast<int>(tiles), 0.0f,
+                    products_.data() + xi * m_stride, static_cast<int>(tiles));
+      }
+      for (int co = 0; co < out_channels_; ++co) {
+        float* dst = y + static_cast<std::ptrdiff_t>(co) * height * width;
+        for (int r = 0; r < rows; ++r) {
+          const int out_row = 2 * (ty0 + r);
+          WinogradOutputRow(products_.data() + co * tiles + static_cast<std::size_t>(r) * tiles_w,
+                            m_stride, tiles_w, bias_[static_cast<std::size_t>(co)], row_top_.data(),
+                            row_bottom_.data());
+          for (int dy = 0; dy < 2 && out_row + dy < height; ++dy) {
+            float* o = dst + static_cast<std::ptrdiff_t>(out_row + dy) * width;
+            std::memcpy(o, dy == 0 ? row_top_.data() : row_bottom_.data(),
+                        sizeof(float) * static_cast<std::size_t>(width));
+            if (hard_swish_) HardSwish(o, static_cast<std::size_t>(width));
+          }
+        }
+      }
+    }
+    if (!hard_swish_ && !activation_.empty()) {
+      activation_->forwardSlice(y, y, height * width, height * width, 0, out_channels_);
+    }
+  }
+
   // A k x k kernel, pad k/2: one product per tap over the padded input (see the header).
   void ForwardPadded(const float* x, int height, int width, float* y) {
     const int pad = kernel_ / 2;
@@ -211,7 +328,8 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
   int out_channels_, in_channels_, kernel_, stride_y_, stride_x_;
   bool depthwise_;
   std::vector<float> taps_, bias_;
-  std::vector<float> padded_, wide_, split_;  // scratch, reused across forwards
+  std::vector<float> winograd_;  // G g G^T: [16][Cout][Cin]; empty when not used
+  std::vector<float> padded_, wide_, split_, products_, row_top_, row_bottom_;  // scratch
   cv::Ptr<cv::dnn::ActivationLayer> activation_;
   bool hard_swish_ = false;
 };

@@ -1,4 +1,5 @@
-// Convolutions as BLAS matrix products, for the text detector under OpenCV 4.6.
+// Convolutions (and fully connected layers) as BLAS matrix products, for the text detector and
+// recogniser under OpenCV 4.6.
 //
 // OpenCV 4.6's own kernels run the PP-OCRv4 detector's dense convolutions at 4-10 G
 // multiply-adds/s on one core; the same arithmetic as one OpenBLAS sgemm per kernel tap runs at
@@ -6,15 +7,19 @@
 // kernel padded by half its size on every side, is computed here as
 //   out[co, y, x] = bias[co] + sum_{ky,kx} W[co, :, ky, kx] . in_padded[:, y + ky, x + kx]
 // -- one (Cout x Cin) x (Cin x H*(W+2p)) product per tap over the zero-padded input laid out row
-// by row, whose two surplus columns per row are dropped. Same sums as OpenCV's, in a different
-// order: outputs agree to float rounding (tests/plate_gemm_convolution_test.cc bounds it).
-// Depthwise convolutions (stride 1 or 2, same padding) are plain vectorisable loops here, for the
+// by row, whose two surplus columns per row are dropped. 3x3 ones with 16 or more input channels
+// run as Winograd F(2x2, 3x3) instead (16 products over 2x2-output tiles, 2.25 times fewer
+// multiply-adds). Same sums as OpenCV's, in a different order or form: outputs agree to float
+// rounding (tests/plate_gemm_convolution_test.cc bounds it).
+// Depthwise convolutions (stride 1 or 2 each way, same padding) are AVX2 row loops here, for the
 // same reason as the activation: OpenCV 4.6 applies a fused HardSwish at ~4-8 ns per value, which
 // in this detector costs more than many of the convolutions themselves, so both forms apply it
 // (and any other fused activation) in a loop of their own. Every other convolution (strided
 // dense, dilated, grouped, asymmetric padding) stays OpenCV's. So do transposed convolutions,
 // except those whose stride equals their kernel and that have no padding (the DB head's 2x2
 // stride-2 upsampling): each output pixel has one tap there, so the whole layer is one product.
+// Fully connected layers by constant weights (ONNX MatMul by a constant: the recogniser's
+// projections and its CTC head) are one product too; a product of two inputs stays OpenCV's.
 #pragma once
 
 #include <functional>
