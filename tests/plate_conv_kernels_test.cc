@@ -25,33 +25,48 @@ bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
+// The epilogues a fused layer can have: none, HardSwish, HardSwish then an affine Power layer.
+std::vector<Epilogue> Epilogues() {
+  Epilogue hard_swish;
+  hard_swish.hard_swish = true;
+  Epilogue affine = hard_swish;
+  affine.affine = true;
+  affine.scale = 0.75f;
+  affine.shift = -0.125f;
+  return {Epilogue{}, hard_swish, affine};
+}
+
+double Expected(double x, const Epilogue& e) {
+  if (e.hard_swish) x = x * std::min(1.0, std::max(0.0, x / 6 + 0.5));
+  if (e.affine) x = x * e.scale + e.shift;
+  return x;
+}
+
 TEST(ConvKernelsTest, DepthwiseRowMatchesThePortableLoopBitForBit) {
-  // Lengths around the vector width (tails of 0..7), 1 to 25 taps (1x1 .. 5x5), with and without
-  // the fused activation.
+  // Lengths around the vector width (tails of 0..7), 1 to 25 taps (1x1 .. 5x5), every epilogue.
   for (int taps : {1, 9, 25}) {
     for (int n : {1, 7, 8, 9, 15, 16, 17, 61, 240}) {
-      for (bool hard_swish : {false, true}) {
+      for (const Epilogue& epilogue : Epilogues()) {
         const auto input = Random(static_cast<std::size_t>(n + taps), 3 + n, 4.0f);
         const auto w = Random(static_cast<std::size_t>(taps), 7 + taps, 1.0f);
         std::vector<const float*> src;
         for (int t = 0; t < taps; ++t) src.push_back(input.data() + t);  // overlapping rows
         std::vector<float> got(static_cast<std::size_t>(n)), want(got.size());
-        DepthwiseRow(src.data(), w.data(), taps, 0.25f, hard_swish, n, got.data());
-        DepthwiseRowPortable(src.data(), w.data(), taps, 0.25f, hard_swish, n, want.data());
-        EXPECT_TRUE(SameBits(got, want)) << taps << " taps, n " << n << " hs " << hard_swish;
+        DepthwiseRow(src.data(), w.data(), taps, 0.25f, epilogue, n, got.data());
+        DepthwiseRowPortable(src.data(), w.data(), taps, 0.25f, epilogue, n, want.data());
+        EXPECT_TRUE(SameBits(got, want))
+            << taps << " taps, n " << n << " hs " << epilogue.hard_swish << epilogue.affine;
         for (int x = 0; x < n; ++x) {
           double sum = 0.25;
           for (int t = 0; t < taps; ++t) sum += static_cast<double>(w[t]) * src[t][x];
-          const double expected =
-              hard_swish ? sum * std::min(1.0, std::max(0.0, sum / 6 + 0.5)) : sum;
-          ASSERT_NEAR(want[static_cast<std::size_t>(x)], expected, 1e-4) << x;
+          ASSERT_NEAR(want[static_cast<std::size_t>(x)], Expected(sum, epilogue), 1e-4) << x;
         }
       }
     }
   }
 }
 
-TEST(ConvKernelsTest, HardSwishMatchesThePortableLoopIncludingEdgeValues) {
+TEST(ConvKernelsTest, BiasAndEpilogueMatchThePortableLoopIncludingEdgeValues) {
   auto values = Random(1000, 11, 8.0f);
   // The clamp's corners and the values a min/max order mistake would change.
   for (float v :
@@ -60,13 +75,28 @@ TEST(ConvKernelsTest, HardSwishMatchesThePortableLoopIncludingEdgeValues) {
     values.push_back(v);
   }
   values.resize(values.size() + 3, 2.5f);  // a tail that is not a multiple of the width
-  auto got = values, want = values;
-  HardSwishInPlace(got.data(), got.size());
-  HardSwishInPlacePortable(want.data(), want.size());
-  EXPECT_TRUE(SameBits(got, want));
-  EXPECT_EQ(want[0], values[0] * std::min(1.0f, std::max(0.0f, values[0] / 6.0f + 0.5f)));
-  EXPECT_EQ(want[1000], -0.0f);  // -3 -> -3 * 0
-  EXPECT_EQ(want[1001], 3.0f);
+  for (const Epilogue& epilogue : Epilogues()) {
+    for (float bias : {0.0f, -1.5f}) {
+      auto got = values, want = values;
+      AddBiasAndFinish(got.data(), got.size(), bias, epilogue);
+      AddBiasAndFinishPortable(want.data(), want.size(), bias, epilogue);
+      EXPECT_TRUE(SameBits(got, want)) << bias << epilogue.hard_swish << epilogue.affine;
+      for (std::size_t i = 0; i < 1000; ++i) {
+        ASSERT_NEAR(want[i], Expected(static_cast<double>(values[i]) + bias, epilogue), 1e-5);
+      }
+      // Finish alone is the same with the bias already in.
+      auto finished = values;
+      for (auto& v : finished) v += bias;
+      Finish(finished.data(), finished.size(), epilogue);
+      EXPECT_TRUE(SameBits(finished, want));
+    }
+  }
+  Epilogue hard_swish;
+  hard_swish.hard_swish = true;
+  std::vector<float> corners = {-3.0f, 3.0f};
+  AddBiasAndFinish(corners.data(), corners.size(), 0.0f, hard_swish);
+  EXPECT_EQ(corners[0], 0.0f);  // -3 -> -3 * 0
+  EXPECT_EQ(corners[1], 3.0f);
 }
 
 TEST(ConvKernelsTest, SplitEvenOddAndFillMoveEveryFloat) {

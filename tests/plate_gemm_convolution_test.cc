@@ -23,8 +23,23 @@ struct ConvShape {
   int stride_x = 0;  // 0: the same as stride (which is then the row stride)
 };
 
-// One convolution, followed by activation layers of the given types.
-cv::dnn::Net OneConvolution(const ConvShape& s, const std::vector<std::string>& activations = {}) {
+// One convolution, followed by the given activation layers.
+cv::dnn::Net OneConvolution(const ConvShape& s,
+                            const std::vector<cv::dnn::LayerParams>& activations);
+
+// One convolution, followed by activation layers of the given types (default parameters).
+cv::dnn::Net OneConvolution(const ConvShape& s, const std::vector<std::string>& types = {}) {
+  std::vector<cv::dnn::LayerParams> activations;
+  for (const auto& type : types) {
+    cv::dnn::LayerParams a;
+    a.type = type;
+    activations.push_back(a);
+  }
+  return OneConvolution(s, activations);
+}
+
+cv::dnn::Net OneConvolution(const ConvShape& s,
+                            const std::vector<cv::dnn::LayerParams>& activations) {
   cv::dnn::LayerParams p;
   p.name = "conv";
   p.type = "Convolution";
@@ -51,10 +66,8 @@ cv::dnn::Net OneConvolution(const ConvShape& s, const std::vector<std::string>& 
   }
   cv::dnn::Net net;
   net.addLayerToPrev(p.name, p.type, p);
-  for (const auto& activation : activations) {
-    cv::dnn::LayerParams a;
+  for (cv::dnn::LayerParams a : activations) {
     a.name = "act" + std::to_string(net.getLayerNames().size());
-    a.type = activation;
     net.addLayerToPrev(a.name, a.type, a);
   }
   net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
@@ -282,6 +295,46 @@ TEST(GemmConvolutionTest, FusedActivationMatches) {
       const cv::Mat input = RandomInput(s.in_channels, 9, 17);
       EXPECT_LE(cv::norm(Forward(gemm, input), Forward(reference, input), cv::NORM_INF), 1e-3)
           << activation.back() << " group " << s.group;
+    }
+  }
+}
+
+TEST(GemmConvolutionTest, AffinePowerAfterHardSwishIsFusedAndExact) {
+  // PP-LCNetV3's learnable affine block: HardSwish, then y = 0.8 x - 0.3 (a Power layer of
+  // exponent 1), fused into the convolution's pass; a Power of exponent 2 must stay a layer.
+  for (float exponent : {1.0f, 2.0f}) {
+    cv::dnn::LayerParams hard_swish;
+    hard_swish.type = "HardSwish";
+    cv::dnn::LayerParams power;
+    power.type = "Power";
+    power.set("power", exponent);
+    power.set("scale", 0.8f);
+    power.set("shift", -0.3f);
+    // As exported: a scalar Mul then a scalar Add (both Power layers), or one affine Power.
+    cv::dnn::LayerParams mul;
+    mul.type = "Power";
+    mul.set("power", exponent);
+    mul.set("scale", 0.8f);
+    cv::dnn::LayerParams add;
+    add.type = "Power";
+    add.set("shift", -0.3f);
+    for (const auto& activations : std::vector<std::vector<cv::dnn::LayerParams>>{
+             {hard_swish, power}, {hard_swish, mul, add}}) {
+      // 1x1, Winograd 3x3, depthwise.
+      for (const ConvShape& s :
+           {ConvShape{12, 8, 1, 0, 1, 1, true}, ConvShape{16, 8, 3, 1, 1, 1, true},
+            ConvShape{8, 8, 5, 2, 2, 8, true}}) {
+        cv::dnn::Net reference = OneConvolution(s, activations);
+        cv::dnn::Net gemm =
+            BuildWithGemmConvolutions([&] { return OneConvolution(s, activations); });
+        ASSERT_EQ(CountGemmConvolutions(gemm), 1);
+        const cv::Mat input = RandomInput(s.in_channels, 9, 17);
+        const cv::Mat expected = Forward(reference, input);
+        EXPECT_LE(cv::norm(Forward(gemm, input), expected, cv::NORM_INF),
+                  1e-4 * s.in_channels * s.kernel * s.kernel)
+            << "exponent " << exponent << " kernel " << s.kernel;
+        EXPECT_GT(cv::norm(expected, cv::NORM_INF), 0.5);  // not a trivially zero output
+      }
     }
   }
 }

@@ -15,6 +15,12 @@ namespace {
 
 inline float HardSwish(float x) { return x * std::min(1.0f, std::max(0.0f, x / 6.0f + 0.5f)); }
 
+inline float FinishValue(float x, const Epilogue& e) {
+  if (e.hard_swish) x = HardSwish(x);
+  if (e.affine) x = x * e.scale + e.shift;  // no FMA: baseline x86-64 and our AVX2 have none
+  return x;
+}
+
 // Eight floats as one GCC/Clang vector: AVX registers where the caller is compiled for AVX2,
 // pairs of SSE registers elsewhere. The Winograd transforms are written once on this type and
 // inlined into an AVX2 and a portable function; both add and subtract in the same order, and
@@ -106,8 +112,16 @@ PORTCULLIS_AVX2 inline __m256 HardSwish8(__m256 x) {
   return _mm256_mul_ps(x, gate);
 }
 
+PORTCULLIS_AVX2 inline __m256 Finish8(__m256 x, const Epilogue& e) {
+  if (e.hard_swish) x = HardSwish8(x);
+  if (e.affine) {
+    x = _mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(e.scale)), _mm256_set1_ps(e.shift));
+  }
+  return x;
+}
+
 PORTCULLIS_AVX2 void DepthwiseRowAvx2(const float* const* src, const float* w, int taps, float bias,
-                                      bool hard_swish, int n, float* o) {
+                                      const Epilogue& epilogue, int n, float* o) {
   int x = 0;
   for (; x + 8 <= n; x += 8) {
     __m256 acc = _mm256_set1_ps(bias);
@@ -115,20 +129,25 @@ PORTCULLIS_AVX2 void DepthwiseRowAvx2(const float* const* src, const float* w, i
       // mul then add, not FMA: the same rounding as the portable loop.
       acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(w[t]), _mm256_loadu_ps(src[t] + x)));
     }
-    if (hard_swish) acc = HardSwish8(acc);
-    _mm256_storeu_ps(o + x, acc);
+    _mm256_storeu_ps(o + x, Finish8(acc, epilogue));
   }
   for (; x < n; ++x) {
     float acc = bias;
     for (int t = 0; t < taps; ++t) acc += w[t] * src[t][x];
-    o[x] = hard_swish ? HardSwish(acc) : acc;
+    o[x] = FinishValue(acc, epilogue);
   }
 }
 
-PORTCULLIS_AVX2 void HardSwishAvx2(float* v, std::size_t n) {
+template <bool kAddBias>
+PORTCULLIS_AVX2 void FinishAvx2(float* v, std::size_t n, float bias, const Epilogue& epilogue) {
+  const __m256 add = _mm256_set1_ps(bias);
   std::size_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(v + i, HardSwish8(_mm256_loadu_ps(v + i)));
-  for (; i < n; ++i) v[i] = HardSwish(v[i]);
+  for (; i + 8 <= n; i += 8) {
+    __m256 x = _mm256_loadu_ps(v + i);
+    if (kAddBias) x = _mm256_add_ps(x, add);
+    _mm256_storeu_ps(v + i, Finish8(x, epilogue));
+  }
+  for (; i < n; ++i) v[i] = FinishValue(kAddBias ? v[i] + bias : v[i], epilogue);
 }
 
 PORTCULLIS_AVX2 void FillAvx2(float* v, std::size_t n, float value) {
@@ -192,16 +211,16 @@ bool CpuHasAvx2() {
 }  // namespace
 
 void DepthwiseRowPortable(const float* const* src, const float* w, int taps, float bias,
-                          bool hard_swish, int n, float* o) {
+                          const Epilogue& epilogue, int n, float* o) {
   for (int x = 0; x < n; ++x) {
     float acc = bias;
     for (int t = 0; t < taps; ++t) acc += w[t] * src[t][x];
-    o[x] = hard_swish ? HardSwish(acc) : acc;
+    o[x] = FinishValue(acc, epilogue);
   }
 }
 
-void HardSwishInPlacePortable(float* v, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) v[i] = HardSwish(v[i]);
+void AddBiasAndFinishPortable(float* v, std::size_t n, float bias, const Epilogue& epilogue) {
+  for (std::size_t i = 0; i < n; ++i) v[i] = FinishValue(v[i] + bias, epilogue);
 }
 
 void FillFloats(float* v, std::size_t n, float value) {
@@ -280,25 +299,36 @@ bool VectorConvKernels() {
 #endif
 }
 
-void DepthwiseRow(const float* const* src, const float* w, int taps, float bias, bool hard_swish,
-                  int n, float* o) {
+void DepthwiseRow(const float* const* src, const float* w, int taps, float bias,
+                  const Epilogue& epilogue, int n, float* o) {
 #ifdef PORTCULLIS_CONV_X86
   if (CpuHasAvx2()) {
-    DepthwiseRowAvx2(src, w, taps, bias, hard_swish, n, o);
+    DepthwiseRowAvx2(src, w, taps, bias, epilogue, n, o);
     return;
   }
 #endif
-  DepthwiseRowPortable(src, w, taps, bias, hard_swish, n, o);
+  DepthwiseRowPortable(src, w, taps, bias, epilogue, n, o);
 }
 
-void HardSwishInPlace(float* v, std::size_t n) {
+void AddBiasAndFinish(float* v, std::size_t n, float bias, const Epilogue& epilogue) {
 #ifdef PORTCULLIS_CONV_X86
   if (CpuHasAvx2()) {
-    HardSwishAvx2(v, n);
+    FinishAvx2<true>(v, n, bias, epilogue);
     return;
   }
 #endif
-  HardSwishInPlacePortable(v, n);
+  AddBiasAndFinishPortable(v, n, bias, epilogue);
+}
+
+void Finish(float* v, std::size_t n, const Epilogue& epilogue) {
+  if (!epilogue.hard_swish && !epilogue.affine) return;
+#ifdef PORTCULLIS_CONV_X86
+  if (CpuHasAvx2()) {
+    FinishAvx2<false>(v, n, 0.0f, epilogue);
+    return;
+  }
+#endif
+  for (std::size_t i = 0; i < n; ++i) v[i] = FinishValue(v[i], epilogue);
 }
 
 }  // namespace portcullis::plate

@@ -1,29 +1,38 @@
 // The element-wise inner loops of the product-form convolutions (gemm_convolution.h): one
-// depthwise output row, HardSwish over a buffer, a bias fill and a stride-2 column split.
+// depthwise output row, a bias and activation pass, a bias fill, a stride-2 column split, the
+// transposed convolution's row interleave and the Winograd transforms.
 //
 // The project builds for baseline x86-64 (SSE2) at -O2, where GCC vectorises neither loop: a
 // profile of the detector at 960x544 put 38% of its time in these loops as scalar code. Each has
-// an AVX2 form, chosen at run time when the CPU has AVX2, and a portable form (the fill and the
-// split only move floats). Both do the same
+// an AVX2 form, chosen at run time when the CPU has AVX2, and a portable form. Both do the same
 // operations in the same order (separate multiplies and adds, no fused multiply-add), so their
-// results are bit-identical to each other and to the scalar loops they replace: reads do not
-// change with the CPU.
+// results are bit-identical: reads do not change with the CPU.
 #pragma once
 
 #include <cstddef>
 
 namespace portcullis::plate {
 
-// o[x] = bias + sum_{t < taps} w[t] * src[t][x] for x < n, summed in tap order, then
-// x * min(1, max(0, x / 6 + 1/2)) when hard_swish.
-void DepthwiseRow(const float* const* src, const float* w, int taps, float bias, bool hard_swish,
-                  int n, float* o);
-void DepthwiseRowPortable(const float* const* src, const float* w, int taps, float bias,
-                          bool hard_swish, int n, float* o);
+// What follows a convolution's sum, applied in the pass that writes it: HardSwish,
+// x * min(1, max(0, x / 6 + 1/2)), and then an affine x * scale + shift (a Power layer after
+// the HardSwish: PP-LCNetV3's learnable affine blocks), each when set.
+struct Epilogue {
+  bool hard_swish = false;
+  bool affine = false;
+  float scale = 1.0f, shift = 0.0f;
+};
 
-// v[i] = v[i] * min(1, max(0, v[i] / 6 + 1/2)).
-void HardSwishInPlace(float* v, std::size_t n);
-void HardSwishInPlacePortable(float* v, std::size_t n);
+// o[x] = epilogue(bias + sum_{t < taps} w[t] * src[t][x]) for x < n, summed in tap order.
+void DepthwiseRow(const float* const* src, const float* w, int taps, float bias,
+                  const Epilogue& epilogue, int n, float* o);
+void DepthwiseRowPortable(const float* const* src, const float* w, int taps, float bias,
+                          const Epilogue& epilogue, int n, float* o);
+
+// v[i] = epilogue(v[i] + bias) for i < n.
+void AddBiasAndFinish(float* v, std::size_t n, float bias, const Epilogue& epilogue);
+void AddBiasAndFinishPortable(float* v, std::size_t n, float bias, const Epilogue& epilogue);
+// v[i] = epilogue(v[i]) for i < n (the bias is in already).
+void Finish(float* v, std::size_t n, const Epilogue& epilogue);
 
 // v[i] = value for i < n (a bias fill; std::fill_n stays scalar at -O2).
 void FillFloats(float* v, std::size_t n, float value);

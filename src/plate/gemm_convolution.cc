@@ -69,13 +69,34 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
     return false;
   }
 
-  // One activation at most, as OpenCV's convolution: the fuser offers each following
-  // activation in turn (HardSwish, then a Power layer after it), and a second must stay a layer.
+  // The fuser offers each following activation in turn. The first is taken, as OpenCV's
+  // convolution does; after a HardSwish, also the affine Power layers (exponent 1) of
+  // PP-LCNetV3's learnable affine blocks (29 layers in the detector), which then run in the same
+  // pass. Any other activation stays a layer of its own.
   bool setActivation(const cv::Ptr<cv::dnn::ActivationLayer>& layer) override {
-    if (!activation_.empty() && !layer.empty()) return false;
-    activation_ = layer;
-    hard_swish_ = !activation_.empty() && activation_->type == "HardSwish";
-    return !activation_.empty();
+    if (layer.empty()) {
+      activation_.release();
+      epilogue_ = {};
+      return false;
+    }
+    if (activation_.empty()) {
+      activation_ = layer;
+      epilogue_.hard_swish = layer->type == "HardSwish";
+      return true;
+    }
+    const auto* power = dynamic_cast<const cv::dnn::PowerLayer*>(layer.get());
+    if (!epilogue_.hard_swish || power == nullptr || power->power != 1.0f) return false;
+    if (!epilogue_.affine) {
+      epilogue_.affine = true;
+      epilogue_.scale = power->scale;
+      epilogue_.shift = power->shift;
+      return true;
+    }
+    // The block is exported as a scalar Mul then a scalar Add: x * s, then x + b, is exactly
+    // x * s + b. Other pairs would round differently in one step, so they stay layers.
+    if (epilogue_.shift != 0.0f || power->scale != 1.0f) return false;
+    epilogue_.shift = power->shift;
+    return true;
   }
 
   void forward(cv::InputArrayOfArrays inputs_arr, cv::OutputArrayOfArrays outputs_arr,
@@ -97,33 +118,36 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
         continue;  // activation applied per channel, while it is in cache
       }
       if (kernel_ == 1) {
-        for (int co = 0; co < out_channels_; ++co) {
-          FillFloats(y + static_cast<std::ptrdiff_t>(co) * plane, static_cast<std::size_t>(plane),
-                     bias_[static_cast<std::size_t>(co)]);
-        }
+        // The product, then the bias and the activation in one pass.
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out_channels_, plane, in_channels_,
-                    1.0f, taps_.data(), in_channels_, x, plane, 1.0f, y, plane);
+                    1.0f, taps_.data(), in_channels_, x, plane, 0.0f, y, plane);
+        for (int co = 0; co < out_channels_; ++co) {
+          AddBiasAndFinish(y + static_cast<std::ptrdiff_t>(co) * plane,
+                           static_cast<std::size_t>(plane), bias_[static_cast<std::size_t>(co)],
+                           epilogue_);
+        }
+        if (OtherActivation()) activation_->forwardSlice(y, y, plane, plane, 0, out_channels_);
+        continue;
       } else {
         if (winograd_.empty()) {
           ForwardPadded(x, height, width, y);
         } else {
           ForwardWinograd(x, height, width, y);
-          continue;  // HardSwish applied per output row
+          continue;  // activation applied per output row
         }
       }
-      if (hard_swish_) {
-        HardSwish(y, static_cast<std::size_t>(plane) * out_channels_);
-      } else if (!activation_.empty()) {
-        activation_->forwardSlice(y, y, plane, plane, 0, out_channels_);
-      }
+      Finish(y, static_cast<std::size_t>(plane) * out_channels_, epilogue_);
+      if (OtherActivation()) activation_->forwardSlice(y, y, plane, plane, 0, out_channels_);
     }
   }
 
  private:
-  // OpenCV 4.6 applies HardSwish at ~4-8 ns per value (measured inside its convolution and
-  // through forwardSlice: 35 ms for the detector's first 4 M-value layer at 960 px); ours
-  // (conv_kernels.h) does the same arithmetic, x * clamp(x/6 + 1/2, 0, 1), at memory speed.
-  static void HardSwish(float* v, std::size_t n) { HardSwishInPlace(v, n); }
+  // A fused activation that the epilogue (conv_kernels.h) does not do: OpenCV applies it. OpenCV
+  // 4.6 applies HardSwish at ~4-8 ns per value (35 ms for the detector's first 4 M-value layer
+  // at 960 px); the epilogue does the same arithmetic at memory speed.
+  [[nodiscard]] bool OtherActivation() const {
+    return !activation_.empty() && !epilogue_.hard_swish;
+  }
 
   // Depthwise k x k, pad k/2, stride sy, sx in {1, 2}: per channel, the zero-padded plane, then
   // per output row one pass that sums all k*k taps in registers (conv_kernels.h) and applies a
@@ -170,10 +194,10 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
             sources[static_cast<std::size_t>(ky * kernel_ + kx)] = source;
           }
         }
-        DepthwiseRow(sources.data(), w, taps, bias, hard_swish_, out_w,
+        DepthwiseRow(sources.data(), w, taps, bias, epilogue_, out_w,
                      dst + static_cast<std::ptrdiff_t>(oy) * out_w);
       }
-      if (!hard_swish_ && !activation_.empty()) {
+      if (OtherActivation()) {
         activation_->forwardSlice(dst, dst, out_h * out_w, out_h * out_w, c, c + 1);
       }
     }
@@ -274,12 +298,12 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
             float* o = dst + static_cast<std::ptrdiff_t>(out_row + dy) * width;
             std::memcpy(o, dy == 0 ? row_top_.data() : row_bottom_.data(),
                         sizeof(float) * static_cast<std::size_t>(width));
-            if (hard_swish_) HardSwish(o, static_cast<std::size_t>(width));
+            Finish(o, static_cast<std::size_t>(width), epilogue_);
           }
         }
       }
     }
-    if (!hard_swish_ && !activation_.empty()) {
+    if (OtherActivation()) {
       activation_->forwardSlice(y, y, height * width, height * width, 0, out_channels_);
     }
   }
@@ -331,7 +355,7 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
   std::vector<float> winograd_;  // G g G^T: [16][Cout][Cin]; empty when not used
   std::vector<float> padded_, wide_, split_, products_, row_top_, row_bottom_;  // scratch
   cv::Ptr<cv::dnn::ActivationLayer> activation_;
-  bool hard_swish_ = false;
+  Epilogue epilogue_;  // HardSwish and a following affine Power layer, when fused
 };
 
 // A transposed convolution whose stride equals its kernel and that has no padding (the DB head's
