@@ -43,17 +43,20 @@ double Expected(double x, const Epilogue& e) {
 }
 
 TEST(ConvKernelsTest, DepthwiseRowMatchesThePortableLoopBitForBit) {
-  // Lengths around the vector width (tails of 0..7), 1 to 25 taps (1x1 .. 5x5), every epilogue.
-  for (int taps : {1, 9, 25}) {
-    for (int n : {1, 7, 8, 9, 15, 16, 17, 61, 240}) {
+  // Lengths around the vector width and the four-vector step (tails of 0..31), 1 to 27 taps
+  // (1x1 .. 5x5, and a 3-channel 3x3 dense one), every epilogue.
+  for (int taps : {1, 9, 25, 27}) {
+    for (int n : {1, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 61, 63, 240}) {
       for (const Epilogue& epilogue : Epilogues()) {
         const auto input = Random(static_cast<std::size_t>(n + taps), 3 + n, 4.0f);
         const auto w = Random(static_cast<std::size_t>(taps), 7 + taps, 1.0f);
         std::vector<const float*> src;
         for (int t = 0; t < taps; ++t) src.push_back(input.data() + t);  // overlapping rows
-        std::vector<float> got(static_cast<std::size_t>(n)), want(got.size());
+        // 32 sentinels past the end: the masked tail must not write there.
+        std::vector<float> got(static_cast<std::size_t>(n) + 32, -7.0f), want(got.size(), -7.0f);
         DepthwiseRow(src.data(), w.data(), taps, 0.25f, epilogue, n, got.data());
         DepthwiseRowPortable(src.data(), w.data(), taps, 0.25f, epilogue, n, want.data());
+        EXPECT_EQ(std::count(got.begin() + n, got.end(), -7.0f), 32) << taps << " taps, n " << n;
         EXPECT_TRUE(SameBits(got, want))
             << taps << " taps, n " << n << " hs " << epilogue.hard_swish << epilogue.affine;
         for (int x = 0; x < n; ++x) {
@@ -135,9 +138,10 @@ TEST(ConvKernelsTest, InterleaveAddBiasMatchesThePlainLoop) {
   }
 }
 
-TEST(ConvKernelsTest, ReportsTheVectorFormWhereTheCpuHasAvx2) {
+TEST(ConvKernelsTest, ReportsTheVectorFormWhereTheCpuHasAvx2AndFma) {
 #if defined(__x86_64__)
-  EXPECT_EQ(VectorConvKernels(), __builtin_cpu_supports("avx2") != 0);
+  EXPECT_EQ(VectorConvKernels(),
+            __builtin_cpu_supports("avx2") != 0 && __builtin_cpu_supports("fma") != 0);
 #else
   EXPECT_FALSE(VectorConvKernels());
 #endif

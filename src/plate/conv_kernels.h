@@ -22,7 +22,9 @@ struct Epilogue {
   float scale = 1.0f, shift = 0.0f;
 };
 
-// o[x] = epilogue(bias + sum_{t < taps} w[t] * src[t][x]) for x < n, summed in tap order.
+// o[x] = epilogue(bias + sum_{t < taps} w[t] * src[t][x]) for x < n, summed in tap order, each
+// step one fused multiply-add (std::fma in the portable loop: the same bits, and hardware FMA
+// wherever the compiler targets it; glibc computes it exactly in software elsewhere).
 void DepthwiseRow(const float* const* src, const float* w, int taps, float bias,
                   const Epilogue& epilogue, int n, float* o);
 void DepthwiseRowPortable(const float* const* src, const float* w, int taps, float bias,
