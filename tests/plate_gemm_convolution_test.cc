@@ -94,15 +94,19 @@ TEST_P(GemmConvolutionShapeTest, MatchesOpenCvConvolution) {
   cv::dnn::Net reference = OneConvolution(s);
   cv::dnn::Net gemm = BuildWithGemmConvolutions([&] { return OneConvolution(s); });
   ASSERT_EQ(CountGemmConvolutions(gemm), 1);
-  // An odd size, so that a row or padding mistake cannot hide in a symmetric layout.
-  const cv::Mat input = RandomInput(s.in_channels, 13, 21);
-  const cv::Mat expected = Forward(reference, input);
-  const cv::Mat got = Forward(gemm, input);
-  ASSERT_EQ(got.size, expected.size);
-  // Same sums in another order: float rounding only (|sum| up to ~Cin*k*k).
-  EXPECT_LE(cv::norm(got, expected, cv::NORM_INF), 1e-4 * s.in_channels * s.kernel * s.kernel);
-  // Twice: the layer's scratch buffers are reused.
-  EXPECT_EQ(cv::norm(Forward(gemm, input), got, cv::NORM_INF), 0.0);
+  // Odd sizes, so that a row or padding mistake cannot hide in a symmetric layout, and even
+  // ones (a stride-2 split then has no lone last column); both directions of change in size.
+  for (const auto& [height, width] : {std::pair{13, 21}, std::pair{8, 16}, std::pair{11, 40}}) {
+    const cv::Mat input = RandomInput(s.in_channels, height, width);
+    const cv::Mat expected = Forward(reference, input);
+    const cv::Mat got = Forward(gemm, input);
+    ASSERT_EQ(got.size, expected.size) << height << "x" << width;
+    // Same sums in another order: float rounding only (|sum| up to ~Cin*k*k).
+    EXPECT_LE(cv::norm(got, expected, cv::NORM_INF), 1e-4 * s.in_channels * s.kernel * s.kernel)
+        << height << "x" << width;
+    // Twice: the layer's scratch buffers are reused.
+    EXPECT_EQ(cv::norm(Forward(gemm, input), got, cv::NORM_INF), 0.0) << height << "x" << width;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -114,7 +118,13 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvShape{8, 8, 5, 2, 1, 8, false}, ConvShape{8, 8, 5, 2, 2, 8, true},
                       // depthwise with different row and column strides (the recogniser's)
                       ConvShape{6, 6, 5, 2, 2, 6, true, 1}, ConvShape{6, 6, 3, 1, 1, 6, false, 2},
-                      ConvShape{6, 6, 3, 1, 2, 6, true, 1}));
+                      ConvShape{6, 6, 3, 1, 2, 6, true, 1},
+                      // depthwise 7x7 (an odd padding of 3 at stride 2)
+                      ConvShape{4, 4, 7, 3, 2, 4, true},
+                      // dense over few input channels, summed directly: the detector's first
+                      // layer (3 -> 16, stride 2), stride 1, and 5x5 at stride 2
+                      ConvShape{3, 16, 3, 1, 2, 1, true}, ConvShape{2, 5, 3, 1, 1, 1, false},
+                      ConvShape{1, 4, 5, 2, 2, 1, true}));
 
 struct DeconvShape {
   int in_channels, out_channels, kernel, stride, pad;
@@ -271,7 +281,9 @@ TEST(GemmConvolutionTest, LeavesOtherShapesToOpenCv) {
                              ConvShape{12, 12, 3, 1, 1, 12, true, 3},  // depthwise, column stride 3
                              ConvShape{16, 32, 3, 1, 1, 1, true, 2},   // dense, column stride 2
                              ConvShape{16, 32, 3, 1, 2, 1, true},      // strided
-                             ConvShape{16, 32, 3, 0, 1, 1, true}}) {   // unpadded 3x3
+                             ConvShape{4, 8, 3, 1, 2, 1, true},  // strided, 36 taps: not direct
+                             ConvShape{3, 8, 1, 0, 2, 1, true},  // strided 1x1
+                             ConvShape{16, 32, 3, 0, 1, 1, true}}) {  // unpadded 3x3
     cv::dnn::Net gemm = BuildWithGemmConvolutions([&] { return OneConvolution(s); });
     EXPECT_EQ(CountGemmConvolutions(gemm), 0) << s.kernel << " " << s.stride << " " << s.group;
     cv::dnn::Net reference = OneConvolution(s);

@@ -21,6 +21,9 @@ constexpr int kWinogradMinInputChannels = 16;
 // Tiles per block of the Winograd products (16 x Cin x this many floats of transformed input).
 constexpr int kWinogradBlockTiles = 128;
 constexpr std::size_t kWinogradStridePad = 16;  // floats: one cache line
+// Dense convolutions with at most this many taps (Cin * k * k) sum rows directly (Direct()).
+constexpr int kDirectMaxTaps = 32;
+constexpr int kDirectBlockColumns = 128;  // 32 taps x 128 floats: 16 KB of L1
 constexpr const char* kGemmDeconvolutionType = "PortcullisGemmDeconvolution";
 constexpr const char* kGemmInnerProductType = "PortcullisGemmInnerProduct";
 
@@ -39,7 +42,7 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
     type = kGemmType;  // not "Convolution": OpenCV's convolution-only fusions must not apply
     bias_.assign(static_cast<std::size_t>(out_channels_), 0.0f);
     if (!bias.empty()) std::copy_n(bias.ptr<float>(), out_channels_, bias_.begin());
-    if (depthwise_) {  // [C, k*k] as stored
+    if (depthwise_ || Direct()) {  // [Cout, Cin * k * k] as stored
       taps_.assign(weights.ptr<float>(), weights.ptr<float>() + weights.total());
       return;
     }
@@ -113,8 +116,8 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
     for (int n = 0; n < batch; ++n) {
       const float* x = in.ptr<float>(n);
       auto* y = out.ptr<float>(n);
-      if (depthwise_) {
-        ForwardDepthwise(x, height, width, out.size[2], out.size[3], y);
+      if (depthwise_ || Direct()) {
+        ForwardRows(x, height, width, out.size[2], out.size[3], y);
         continue;  // activation applied per channel, while it is in cache
       }
       if (kernel_ == 1) {
@@ -149,55 +152,95 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
     return !activation_.empty() && !epilogue_.hard_swish;
   }
 
-  // Depthwise k x k, pad k/2, stride sy, sx in {1, 2}: per channel, the zero-padded plane, then
-  // per output row one pass that sums all k*k taps in registers (conv_kernels.h) and applies a
-  // fused HardSwish. Tap (ky, kx) of output (y, x) is padded[sy*y + ky][sx*x + kx]; at sx = 2 the
-  // padded rows are first split into even and odd columns, so that every tap reads contiguous
-  // floats: padded[r][2x + kx] is (kx even ? even : odd)[r][x + kx/2].
-  void ForwardDepthwise(const float* x, int height, int width, int out_h, int out_w, float* y) {
+  // A dense convolution over so few input channels (the detector's first, 3 -> 16 at stride 2:
+  // 27 taps) that a product's inner dimension would be too short for BLAS: each output row of
+  // each channel is a sum of Cin * k * k input rows, as a depthwise one's is of k * k.
+  [[nodiscard]] bool Direct() const {
+    return !depthwise_ && kernel_ > 1 && in_channels_ * kernel_ * kernel_ <= kDirectMaxTaps;
+  }
+
+  // Depthwise, or dense and Direct(): k x k, pad k/2, stride sy, sx in {1, 2}. Per input channel
+  // the zero-padded plane (all Cin of them when dense), then per output row one pass that sums
+  // the taps in registers (conv_kernels.h) and applies the fused epilogue. Tap (ky, kx) of output
+  // (y, x) is padded[sy*y + ky][sx*x + kx]; at sx = 2 the padded rows are stored split into even
+  // and odd columns, so that every tap reads contiguous floats: padded[r][2x + kx] is
+  // (kx even ? even : odd)[r][x + kx/2].
+  void ForwardRows(const float* x, int height, int width, int out_h, int out_w, float* y) {
     const int pad = kernel_ / 2;
     const int padded_w = width + 2 * pad, padded_h = height + 2 * pad;
-    padded_.assign(static_cast<std::size_t>(padded_h) * padded_w, 0.0f);
-    const int taps = kernel_ * kernel_;
-    const int even_w = (padded_w + 1) / 2, odd_w = padded_w / 2;
-    if (stride_x_ == 2) split_.resize(static_cast<std::size_t>(padded_h) * (even_w + odd_w));
-    std::vector<const float*> sources(static_cast<std::size_t>(taps));
-    for (int c = 0; c < out_channels_; ++c) {
-      const float* src = x + static_cast<std::ptrdiff_t>(c) * height * width;
+    const int even_w = (padded_w + 1) / 2;
+    const std::size_t padded_plane = static_cast<std::size_t>(padded_h) * padded_w;
+    const int planes = depthwise_ ? 1 : in_channels_;  // held at once
+    padded_.assign(padded_plane * planes, 0.0f);
+    // Input channel c into plane `plane`: the padding stays zero from the assign above, as every
+    // pass writes the same positions. Split rows come straight from the input: padded column
+    // 2i + e is input column 2i + e - pad, so the input's even columns land in the even half
+    // when pad is even and in the odd half when it is odd, each after the padding's zeros.
+    const auto prepare = [&](int c, int plane) {
+      float* padded = padded_.data() + padded_plane * plane;
       for (int row = 0; row < height; ++row) {
-        std::memcpy(padded_.data() + static_cast<std::size_t>(row + pad) * padded_w + pad,
-                    src + static_cast<std::ptrdiff_t>(row) * width,
-                    sizeof(float) * static_cast<std::size_t>(width));
-      }
-      if (stride_x_ == 2) {
-        for (int row = 0; row < padded_h; ++row) {
-          const float* in = padded_.data() + static_cast<std::ptrdiff_t>(row) * padded_w;
-          float* even = split_.data() + static_cast<std::ptrdiff_t>(row) * (even_w + odd_w);
-          SplitEvenOdd(in, padded_w, even, even + even_w);
+        const float* in = x + (static_cast<std::size_t>(c) * height + row) * width;
+        float* out = padded + static_cast<std::size_t>(row + pad) * padded_w;
+        if (stride_x_ != 2) {
+          std::memcpy(out + pad, in, sizeof(float) * static_cast<std::size_t>(width));
+        } else if (pad % 2 == 0) {
+          SplitEvenOdd(in, width, out + pad / 2, out + even_w + pad / 2);
+        } else {
+          SplitEvenOdd(in, width, out + even_w + pad / 2, out + (pad + 1) / 2);
         }
       }
-      const float* w = taps_.data() + static_cast<std::ptrdiff_t>(c) * taps;
-      const float bias = bias_[static_cast<std::size_t>(c)];
-      float* dst = y + static_cast<std::ptrdiff_t>(c) * out_h * out_w;
-      for (int oy = 0; oy < out_h; ++oy) {
+    };
+    const float* rows = padded_.data();
+    const int taps = kernel_ * kernel_ * (depthwise_ ? 1 : in_channels_);
+    std::vector<const float*> sources(static_cast<std::size_t>(taps));
+    // Sources of output row oy, in the weights' order (input channel, ky, kx).
+    const auto point = [&](int oy) {
+      for (int plane = 0; plane < planes; ++plane) {
         for (int ky = 0; ky < kernel_; ++ky) {
-          const int row = oy * stride_y_ + ky;
+          const float* row = rows + padded_plane * plane +
+                             static_cast<std::size_t>(oy * stride_y_ + ky) * padded_w;
           for (int kx = 0; kx < kernel_; ++kx) {
-            const float* source;
-            if (stride_x_ == 1) {
-              source = padded_.data() + static_cast<std::ptrdiff_t>(row) * padded_w + kx;
-            } else {
-              const float* even =
-                  split_.data() + static_cast<std::ptrdiff_t>(row) * (even_w + odd_w);
-              source = (kx % 2 == 0 ? even : even + even_w) + kx / 2;
-            }
-            sources[static_cast<std::size_t>(ky * kernel_ + kx)] = source;
+            sources[static_cast<std::size_t>((plane * kernel_ + ky) * kernel_ + kx)] =
+                stride_x_ == 2 ? (kx % 2 == 0 ? row : row + even_w) + kx / 2 : row + kx;
           }
         }
-        DepthwiseRow(sources.data(), w, taps, bias, epilogue_, out_w,
-                     dst + static_cast<std::ptrdiff_t>(oy) * out_w);
+      }
+    };
+    const auto row_out = [&](int co, int oy) {
+      DepthwiseRow(sources.data(), taps_.data() + static_cast<std::ptrdiff_t>(co) * taps, taps,
+                   bias_[static_cast<std::size_t>(co)], epilogue_, out_w,
+                   y + (static_cast<std::ptrdiff_t>(co) * out_h + oy) * out_w);
+    };
+    const std::ptrdiff_t out_plane = static_cast<std::ptrdiff_t>(out_h) * out_w;
+    if (!depthwise_) {
+      for (int c = 0; c < in_channels_; ++c) prepare(c, c);
+      // Every output channel reads the same Cin * k * k source rows: in column blocks that fit
+      // L1 together, once from memory rather than once per output channel.
+      std::vector<const float*> block(sources.size());
+      for (int oy = 0; oy < out_h; ++oy) {
+        point(oy);
+        for (int x0 = 0; x0 < out_w; x0 += kDirectBlockColumns) {
+          const int n = std::min(kDirectBlockColumns, out_w - x0);
+          for (std::size_t t = 0; t < sources.size(); ++t) block[t] = sources[t] + x0;
+          for (int co = 0; co < out_channels_; ++co) {
+            DepthwiseRow(block.data(), taps_.data() + static_cast<std::ptrdiff_t>(co) * taps, taps,
+                         bias_[static_cast<std::size_t>(co)], epilogue_, n,
+                         y + (static_cast<std::ptrdiff_t>(co) * out_h + oy) * out_w + x0);
+          }
+        }
+      }
+      if (OtherActivation())
+        activation_->forwardSlice(y, y, out_h * out_w, out_h * out_w, 0, out_channels_);
+      return;
+    }
+    for (int c = 0; c < out_channels_; ++c) {
+      prepare(c, 0);
+      for (int oy = 0; oy < out_h; ++oy) {
+        point(oy);
+        row_out(c, oy);
       }
       if (OtherActivation()) {
+        float* dst = y + c * out_plane;
         activation_->forwardSlice(dst, dst, out_h * out_w, out_h * out_w, c, c + 1);
       }
     }
@@ -237,23 +280,32 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
 
   void ForwardWinograd(const float* x, int height, int width, float* y) {
     const int tiles_h = (height + 1) / 2, tiles_w = (width + 1) / 2;
-    // Padded by 1 on the top and left, and to whole tiles (plus 1) on the bottom and right.
-    const int padded_h = 2 * tiles_h + 2, padded_w = 2 * tiles_w + 2;
-    const std::size_t padded_plane = static_cast<std::size_t>(padded_h) * padded_w;
-    // The padded rows straight into their even/odd column split: padded column c is input
-    // column c - 1, so the padded even columns are the input's odd ones (after one zero) and the
-    // padded odd columns the input's even ones.
+    // The input, padded by 1 on the top and left and to whole tiles (plus 1) on the bottom and
+    // right, is never stored: tile row t reads padded rows 2t..2t+3, and each channel keeps just
+    // those four, split into even and odd columns, in a ring (slot p % 4 holds padded row p). Per
+    // tile row two new rows per channel are split into it; the ring stays in L2 where a whole
+    // padded copy of the input (13 MB at 960 px) would not.
     const int half = tiles_w + 1;  // even and odd columns per padded row
-    split_.assign(padded_plane * in_channels_, 0.0f);
-    for (int c = 0; c < in_channels_; ++c) {
-      for (int row = 0; row < height; ++row) {
-        float* even =
-            split_.data() + c * padded_plane + static_cast<std::size_t>(row + 1) * padded_w;
-        SplitEvenOdd(x + (static_cast<std::size_t>(c) * height + row) * width, width, even + half,
-                     even + 1);
+    const std::size_t slot = 2 * static_cast<std::size_t>(half);
+    ring_.assign(slot * 4 * in_channels_, 0.0f);
+    // Padded row p into its slot: padded column c is input column c - 1, so the padded even
+    // columns are the input's odd ones (after one zero) and the padded odd columns the input's
+    // even ones. Columns past the input stay zero from the assign above; a padding row is zeroed.
+    const auto split_row = [&](int c, int p) {
+      float* even = ring_.data() + (static_cast<std::size_t>(c) * 4 + p % 4) * slot;
+      const int row = p - 1;
+      if (row < 0 || row >= height) {
+        std::fill_n(even, slot, 0.0f);
+        return;
       }
+      SplitEvenOdd(x + (static_cast<std::size_t>(c) * height + row) * width, width, even + half,
+                   even + 1);
+    };
+    for (int c = 0; c < in_channels_; ++c) {
+      split_row(c, 0);
+      split_row(c, 1);
     }
-    // Blocks of tile rows, so that a block's transformed input stays within a few MB.
+    // Blocks of tile rows, so that a block's transformed input stays within L2.
     const int block_rows = std::max(1, kWinogradBlockTiles / tiles_w);
     const float* even[4];
     const float* odd[4];
@@ -268,11 +320,13 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
       const std::size_t m_stride = tiles * out_channels_ + kWinogradStridePad;
       wide_.resize(16 * v_stride);
       products_.resize(16 * m_stride);
-      for (int c = 0; c < in_channels_; ++c) {
-        for (int r = 0; r < rows; ++r) {
+      for (int r = 0; r < rows; ++r) {
+        const int top = 2 * (ty0 + r);  // first padded row of this tile row
+        for (int c = 0; c < in_channels_; ++c) {
+          split_row(c, top + 2);
+          split_row(c, top + 3);
           for (int a = 0; a < 4; ++a) {
-            even[a] = split_.data() + c * padded_plane +
-                      static_cast<std::size_t>(2 * (ty0 + r) + a) * padded_w;
+            even[a] = ring_.data() + (static_cast<std::size_t>(c) * 4 + (top + a) % 4) * slot;
             odd[a] = even[a] + half;
           }
           WinogradInputRow(even, odd, tiles_w,
@@ -353,7 +407,7 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
   bool depthwise_;
   std::vector<float> taps_, bias_;
   std::vector<float> winograd_;  // G g G^T: [16][Cout][Cin]; empty when not used
-  std::vector<float> padded_, wide_, split_, products_, row_top_, row_bottom_;  // scratch
+  std::vector<float> padded_, wide_, split_, ring_, products_, row_top_, row_bottom_;  // scratch
   cv::Ptr<cv::dnn::ActivationLayer> activation_;
   Epilogue epilogue_;  // HardSwish and a following affine Power layer, when fused
 };
@@ -559,11 +613,15 @@ cv::Ptr<cv::dnn::Layer> CreateConvolution(cv::dnn::LayerParams& params) {
       !all(builtin->dilations, 1) || builtin->strides.size() != 2) {
     return builtin;
   }
-  // Dense at stride 1, or depthwise (one input channel per output channel) at stride 1 or 2 in
-  // each direction (the recogniser has (2, 1) and (1, 2) ones).
+  // Depthwise (one input channel per output channel) at stride 1 or 2 in each direction (the
+  // recogniser has (2, 1) and (1, 2) ones).
   const bool depthwise = group > 1 && group == weights.size[0] && weights.size[1] == 1;
   const std::size_t stride_y = builtin->strides[0], stride_x = builtin->strides[1];
-  const bool dense_ok = group == 1 && stride_y == 1 && stride_x == 1;
+  // Dense at stride 1, or at stride 1 or 2 each way when it sums its rows directly (Direct()).
+  const bool small_dense =
+      weights.size[2] > 1 && weights.size[1] * weights.size[2] * weights.size[3] <= kDirectMaxTaps;
+  const bool dense_ok = group == 1 && ((stride_y == 1 && stride_x == 1) ||
+                                       (small_dense && stride_y <= 2 && stride_x <= 2));
   const bool depthwise_ok =
       depthwise && stride_y >= 1 && stride_y <= 2 && stride_x >= 1 && stride_x <= 2;
   if (!dense_ok && !depthwise_ok) return builtin;
