@@ -138,6 +138,47 @@ TEST(ConvKernelsTest, InterleaveAddBiasMatchesThePlainLoop) {
   }
 }
 
+// Softmax against double precision: lengths around the vector width and the recogniser's 6625
+// classes, logits from nearly flat to spread over +-60 (tiny probabilities), in place and not.
+TEST(ConvKernelsTest, SoftmaxRowMatchesDoublePrecision) {
+  double worst = 0.0;
+  for (int n : {1, 3, 8, 13, 64, 6625}) {
+    for (float range : {0.01f, 4.0f, 60.0f}) {
+      for (bool log : {false, true}) {
+        for (bool in_place : {false, true}) {
+          const auto x = Random(static_cast<std::size_t>(n), 17 + n, range);
+          double max = x[0];
+          for (float v : x) max = std::max(max, static_cast<double>(v));
+          double sum = 0.0;
+          for (float v : x) sum += std::exp(v - max);
+          for (const bool portable : {false, true}) {
+            std::vector<float> y(x.size() + 8, -7.0f);  // 8 sentinels past the end
+            if (in_place) std::copy(x.begin(), x.end(), y.begin());
+            const float* in = in_place ? y.data() : x.data();
+            (portable ? SoftmaxRowPortable : SoftmaxRow)(in, n, log, y.data());
+            EXPECT_EQ(std::count(y.begin() + n, y.end(), -7.0f), 8) << n;
+            double total = 0.0;
+            for (int i = 0; i < n; ++i) {
+              const double want = log ? x[i] - max - std::log(sum) : std::exp(x[i] - max) / sum;
+              const double got = y[static_cast<std::size_t>(i)];
+              total += log ? std::exp(got) : got;
+              // Relative for probabilities (down to 1e-30), absolute for log-probabilities.
+              const double error =
+                  log ? std::abs(got - want) : std::abs(got - want) / std::max(want, 1e-30);
+              worst = std::max(worst, error);
+              ASSERT_LT(error, log ? 2e-5 : 5e-6)
+                  << n << " range " << range << " log " << log << " i " << i << " portable "
+                  << portable << ": " << got << " vs " << want;
+            }
+            EXPECT_NEAR(total, 1.0, 1e-5) << n << " " << range;
+          }
+        }
+      }
+    }
+  }
+  RecordProperty("worst_error", std::to_string(worst));
+}
+
 TEST(ConvKernelsTest, ReportsTheVectorFormWhereTheCpuHasAvx2AndFma) {
 #if defined(__x86_64__)
   EXPECT_EQ(VectorConvKernels(),

@@ -241,6 +241,37 @@ TEST(GemmConvolutionTest, InnerProductByConstantWeightsMatchesOpenCv) {
   }
 }
 
+cv::dnn::Net OneSoftmax(int axis, bool log) {
+  cv::dnn::LayerParams p;
+  p.name = "softmax";
+  p.type = "Softmax";
+  p.set("axis", axis);
+  p.set("log_softmax", log);
+  cv::dnn::Net net;
+  net.addLayerToPrev(p.name, p.type, p);
+  net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+  net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+  return net;
+}
+
+TEST(GemmConvolutionTest, SoftmaxMatchesOpenCvOnEveryAxis) {
+  // The recogniser's [1, T, classes] at its last axis (and counted from the end), an inner axis
+  // (strided columns), the first, and the log form.
+  for (const auto& [axis, log] : {std::pair{2, false}, std::pair{-1, false}, std::pair{1, false},
+                                  std::pair{0, false}, std::pair{2, true}, std::pair{1, true}}) {
+    cv::dnn::Net reference = OneSoftmax(axis, log);
+    cv::dnn::Net ours = BuildWithGemmConvolutions([&] { return OneSoftmax(axis, log); });
+    ASSERT_EQ(ours.getLayer(ours.getLayerId("softmax"))->type, "PortcullisSoftmax");
+    cv::Mat input(std::vector<int>{2, 7, 37}, CV_32F);
+    cv::RNG(23).fill(input, cv::RNG::UNIFORM, -9.0, 9.0);
+    const cv::Mat expected = Forward(reference, input);
+    const cv::Mat got = Forward(ours, input);
+    ASSERT_EQ(got.size, expected.size) << axis;
+    EXPECT_LE(cv::norm(got, expected, cv::NORM_INF), 1e-5) << axis << " log " << log;
+    EXPECT_EQ(cv::norm(Forward(ours, input), got, cv::NORM_INF), 0.0);
+  }
+}
+
 TEST(GemmConvolutionTest, ProductOfTwoInputsStaysOpenCvs) {
   // Attention's Q.K^T: an InnerProduct with no constant weights.
   cv::dnn::LayerParams p;

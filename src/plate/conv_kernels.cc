@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -231,6 +232,75 @@ PORTCULLIS_AVX2 void WinogradOutputAvx2(const float* m, std::size_t stride, int 
   WinogradOutputBody(m, stride, n, out);
 }
 
+// e^x for x <= 0 (a softmax's shifted logits), to ~2 ulp: x = n ln 2 + r with |r| <= ln 2 / 2
+// (ln 2 in two parts, so that n ln 2 is exact enough), e^r by its degree-7 Taylor-like
+// polynomial (minimax coefficients of the classic single-precision form), times 2^n built in the
+// exponent bits. Below -87.3 the result would be subnormal: it is clamped there (~1e-38, which a
+// sum of at least one 1 absorbs).
+PORTCULLIS_AVX2_FMA inline __m256 ExpNonPositive8(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.3f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i scale =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(scale));
+}
+
+PORTCULLIS_AVX2_FMA void SoftmaxRowAvx2(const float* x, int n, bool log, float* y) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const int whole = n - n % 8;
+  const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - whole), lane);
+  const __m256 lowest = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  __m256 top = lowest;
+  for (int i = 0; i < whole; i += 8) top = _mm256_max_ps(top, _mm256_loadu_ps(x + i));
+  if (whole < n) {
+    top = _mm256_max_ps(top, _mm256_blendv_ps(lowest, _mm256_maskload_ps(x + whole, tail),
+                                              _mm256_castsi256_ps(tail)));
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, top);
+  const float max = *std::max_element(lanes, lanes + 8);
+  const __m256 shift = _mm256_set1_ps(max);
+  __m256 sum = _mm256_setzero_ps();
+  for (int i = 0; i < whole; i += 8) {
+    const __m256 e = ExpNonPositive8(_mm256_sub_ps(_mm256_loadu_ps(x + i), shift));
+    sum = _mm256_add_ps(sum, e);
+    if (!log) _mm256_storeu_ps(y + i, e);
+  }
+  if (whole < n) {
+    const __m256 e =
+        _mm256_and_ps(ExpNonPositive8(_mm256_sub_ps(_mm256_maskload_ps(x + whole, tail), shift)),
+                      _mm256_castsi256_ps(tail));
+    sum = _mm256_add_ps(sum, e);
+    if (!log) _mm256_maskstore_ps(y + whole, tail, e);
+  }
+  _mm256_store_ps(lanes, sum);
+  float total = 0.0f;
+  for (const float v : lanes) total += v;
+  if (log) {
+    const __m256 offset = _mm256_set1_ps(max + std::log(total));
+    for (int i = 0; i < whole; i += 8) {
+      _mm256_storeu_ps(y + i, _mm256_sub_ps(_mm256_loadu_ps(x + i), offset));
+    }
+    for (int i = whole; i < n; ++i) y[i] = x[i] - (max + std::log(total));
+    return;
+  }
+  const __m256 inverse = _mm256_set1_ps(1.0f / total);
+  for (int i = 0; i < whole; i += 8) {
+    _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), inverse));
+  }
+  for (int i = whole; i < n; ++i) y[i] *= 1.0f / total;
+}
+
 bool CpuHasAvx2() {
   // Every x86 CPU with AVX2 that this will meet also has FMA; both are checked all the same.
   static const bool has = __builtin_cpu_supports("avx2") != 0 && __builtin_cpu_supports("fma") != 0;
@@ -359,6 +429,28 @@ void Finish(float* v, std::size_t n, const Epilogue& epilogue) {
   }
 #endif
   for (std::size_t i = 0; i < n; ++i) v[i] = FinishValue(v[i], epilogue);
+}
+
+void SoftmaxRowPortable(const float* x, int n, bool log, float* y) {
+  if (n <= 0) return;
+  const float max = *std::max_element(x, x + n);
+  float total = 0.0f;
+  for (int i = 0; i < n; ++i) {
+    const float e = std::exp(x[i] - max);
+    total += e;
+    if (!log) y[i] = e;
+  }
+  for (int i = 0; i < n; ++i) y[i] = log ? x[i] - (max + std::log(total)) : y[i] * (1.0f / total);
+}
+
+void SoftmaxRow(const float* x, int n, bool log, float* y) {
+#ifdef PORTCULLIS_CONV_X86
+  if (CpuHasAvx2() && n > 0) {
+    SoftmaxRowAvx2(x, n, log, y);
+    return;
+  }
+#endif
+  SoftmaxRowPortable(x, n, log, y);
 }
 
 }  // namespace portcullis::plate

@@ -1,5 +1,5 @@
-// Convolutions (and fully connected layers) as BLAS matrix products, for the text detector and
-// recogniser under OpenCV 4.6.
+// Convolutions (and fully connected layers) as BLAS matrix products, and other layers in faster
+// kernels, for the text detector and recogniser under OpenCV 4.6.
 //
 // OpenCV 4.6's own kernels run the PP-OCRv4 detector's dense convolutions at 4-10 G
 // multiply-adds/s on one core; the same arithmetic as one OpenBLAS sgemm per kernel tap runs at
@@ -20,6 +20,9 @@
 // stride-2 upsampling): each output pixel has one tap there, so the whole layer is one product.
 // Fully connected layers by constant weights (ONNX MatMul by a constant: the recogniser's
 // projections and its CTC head) are one product too; a product of two inputs stays OpenCV's.
+// Dense convolutions over few input channels (Cin * k * k <= 32: the detector's 3 -> 16 first
+// layer, at stride 1 or 2) sum their rows directly, like depthwise ones. Softmax layers (the
+// recogniser's 6625-class output) compute the same function with a vectorised e^x.
 #pragma once
 
 #include <functional>
