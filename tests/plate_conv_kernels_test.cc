@@ -123,6 +123,35 @@ TEST(ConvKernelsTest, SplitEvenOddAndFillMoveEveryFloat) {
   }
 }
 
+TEST(ConvKernelsTest, SplitFourAndMergeFourMoveEveryFloat) {
+  for (int n = 1; n <= 75; ++n) {  // every remainder mod 4, below and across 32 floats
+    const auto in = Random(static_cast<std::size_t>(n), 29 + n, 9.0f);
+    const std::size_t phase = static_cast<std::size_t>(n + 3) / 4;
+    std::vector<float> split(4 * (phase + 1), -7.0f);  // one sentinel past each phase
+    float* const p[4] = {split.data(), split.data() + phase + 1, split.data() + 2 * (phase + 1),
+                         split.data() + 3 * (phase + 1)};
+    SplitFour(in.data(), n, p);
+    for (int i = 0; i < n; ++i) {
+      ASSERT_EQ(p[i % 4][i / 4], in[static_cast<std::size_t>(i)]) << "n " << n << " i " << i;
+    }
+    for (int q = 0; q < 4; ++q) {
+      const int count = (n - q + 3) / 4;  // floats of phase q
+      for (std::size_t i = static_cast<std::size_t>(count); i <= phase; ++i) {
+        EXPECT_EQ(p[q][i], -7.0f) << "n " << n << " phase " << q;
+      }
+    }
+    // Merging whole phases back, with a bias: o[4i + q] = p[q][i] + bias.
+    const int whole = n / 4;
+    std::vector<float> merged(4 * static_cast<std::size_t>(whole) + 1, -7.0f);
+    MergeFourAddBias(p, whole, 0.5f, merged.data());
+    for (int i = 0; i < 4 * whole; ++i) {
+      ASSERT_EQ(merged[static_cast<std::size_t>(i)], in[static_cast<std::size_t>(i)] + 0.5f)
+          << "n " << n << " i " << i;
+    }
+    EXPECT_EQ(merged.back(), -7.0f) << n;
+  }
+}
+
 TEST(ConvKernelsTest, InterleaveAddBiasMatchesThePlainLoop) {
   for (int n = 1; n <= 33; ++n) {
     const auto a = Random(static_cast<std::size_t>(n), 23 + n, 5.0f);

@@ -42,57 +42,95 @@ inline __attribute__((always_inline)) void Store(float* p, const T& v) {
   std::memcpy(p, &v, sizeof(T));
 }
 
-// d[r][c] = padded row r, column 2x + c: even[r][x], odd[r][x], even[r][x + 1], odd[r][x + 1].
+// Winograd F(4x4, 3x3) (interpolation points 0, 1, -1, 2, -2 and infinity). B^T z for one row or
+// column z of a 6x6 tile, in the factored form (8 multiplies by small integers, 12 adds):
+//   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
 template <typename T>
-inline __attribute__((always_inline)) void WinogradInputTile(const float* const* even,
-                                                             const float* const* odd, int x,
+inline __attribute__((always_inline)) void WinogradB(const T* z, T* o) {
+  const T t0 = z[4] - 4.0f * z[2], t1 = z[3] - 4.0f * z[1];
+  const T t2 = z[4] - z[2], t3 = 2.0f * (z[3] - z[1]);
+  o[0] = 4.0f * z[0] - 5.0f * z[2] + z[4];
+  o[1] = t0 + t1;
+  o[2] = t0 - t1;
+  o[3] = t2 + t3;
+  o[4] = t2 - t3;
+  o[5] = 4.0f * z[1] - 5.0f * z[3] + z[5];
+}
+
+// A^T m for one row or column of a tile's 36 products: A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0;
+// 0 1 1 4 4 0; 0 1 -1 8 -8 1].
+template <typename T>
+inline __attribute__((always_inline)) void WinogradA(const T* m, T* o) {
+  const T a = m[1] + m[2], b = m[1] - m[2], c = m[3] + m[4], d = m[3] - m[4];
+  o[0] = m[0] + a + c;
+  o[1] = b + 2.0f * d;
+  o[2] = a + 4.0f * c;
+  o[3] = b + 8.0f * d + m[5];
+}
+
+// phase[r][q][x] = padded row r, column 4x + q; tile x's column c is phase[r][c % 4][x + c / 4].
+template <typename T>
+inline __attribute__((always_inline)) void WinogradInputTile(const float* const (*phase)[4], int x,
                                                              float* v, std::size_t stride) {
-  T r[4][4];
-  for (int a = 0; a < 4; ++a) {
-    T d0, d1, d2, d3;
-    Load(&d0, even[a] + x);
-    Load(&d1, odd[a] + x);
-    Load(&d2, even[a] + x + 1);
-    Load(&d3, odd[a] + x + 1);
-    r[a][0] = d0 - d2;  // d B, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
-    r[a][1] = d1 + d2;
-    r[a][2] = d2 - d1;
-    r[a][3] = d1 - d3;
+  // Loops fully unrolled: a vector loaded through a loop-indexed array was assembled on the
+  // stack from two halves and read back whole, a failed store forwarding per value.
+  T h[6][6];
+#pragma GCC unroll 6
+  for (int r = 0; r < 6; ++r) {
+    T z[6];
+    Load(&z[0], phase[r][0] + x);
+    Load(&z[1], phase[r][1] + x);
+    Load(&z[2], phase[r][2] + x);
+    Load(&z[3], phase[r][3] + x);
+    Load(&z[4], phase[r][0] + x + 1);
+    Load(&z[5], phase[r][1] + x + 1);
+    WinogradB(z, h[r]);  // (d B) row r
   }
-  for (int j = 0; j < 4; ++j) {  // B^T (d B)
-    Store(v + static_cast<std::size_t>(0 + j) * stride + x, T(r[0][j] - r[2][j]));
-    Store(v + static_cast<std::size_t>(4 + j) * stride + x, T(r[1][j] + r[2][j]));
-    Store(v + static_cast<std::size_t>(8 + j) * stride + x, T(r[2][j] - r[1][j]));
-    Store(v + static_cast<std::size_t>(12 + j) * stride + x, T(r[1][j] - r[3][j]));
+#pragma GCC unroll 6
+  for (int j = 0; j < 6; ++j) {  // B^T (d B), column j
+    const T z[6] = {h[0][j], h[1][j], h[2][j], h[3][j], h[4][j], h[5][j]};
+    T o[6];
+    WinogradB(z, o);
+#pragma GCC unroll 6
+    for (int i = 0; i < 6; ++i) Store(v + static_cast<std::size_t>(6 * i + j) * stride + x, o[i]);
   }
 }
 
-inline __attribute__((always_inline)) void WinogradInputBody(const float* const* even,
-                                                             const float* const* odd, int n,
+inline __attribute__((always_inline)) void WinogradInputBody(const float* const (*phase)[4], int n,
                                                              float* v, std::size_t stride) {
   int x = 0;
-  for (; x + 8 <= n; x += 8) WinogradInputTile<Float8>(even, odd, x, v, stride);
-  for (; x < n; ++x) WinogradInputTile<float>(even, odd, x, v, stride);
+  for (; x + 8 <= n; x += 8) WinogradInputTile<Float8>(phase, x, v, stride);
+  if (x < n && n >= 8) {
+    // The last 1..7 tiles as the vector ending at n: the tiles it shares with the one before
+    // are computed again, to the same bits, where a scalar tail cost 7 times a vector's work.
+    WinogradInputTile<Float8>(phase, n - 8, v, stride);
+    return;
+  }
+  for (; x < n; ++x) WinogradInputTile<float>(phase, x, v, stride);
 }
 
-// One tile's outputs (A^T M A, A^T = [1 1 1 0; 0 1 -1 -1]) into four separate rows: top-left,
-// top-right, bottom-left, bottom-right, at index x.
+// One tile's 4x4 outputs A^T M A into 16 separate rows, out[4u + c][x] = output (u, c).
 template <typename T>
 inline __attribute__((always_inline)) void WinogradOutputTile(const float* m, std::size_t stride,
                                                               int x, float* const* out) {
-  T s[2][4];
-  for (int j = 0; j < 4; ++j) {
-    T m0, m1, m2, m3;
-    Load(&m0, m + static_cast<std::size_t>(0 + j) * stride + x);
-    Load(&m1, m + static_cast<std::size_t>(4 + j) * stride + x);
-    Load(&m2, m + static_cast<std::size_t>(8 + j) * stride + x);
-    Load(&m3, m + static_cast<std::size_t>(12 + j) * stride + x);
-    s[0][j] = m0 + m1 + m2;
-    s[1][j] = m1 - m2 - m3;
+  T s[4][6];
+#pragma GCC unroll 6
+  for (int j = 0; j < 6; ++j) {
+    T column[6], o[4];
+#pragma GCC unroll 6
+    for (int i = 0; i < 6; ++i) {
+      Load(&column[i], m + static_cast<std::size_t>(6 * i + j) * stride + x);
+    }
+    WinogradA(column, o);
+#pragma GCC unroll 4
+    for (int u = 0; u < 4; ++u) s[u][j] = o[u];
   }
-  for (int u = 0; u < 2; ++u) {
-    Store(out[2 * u] + x, T(s[u][0] + s[u][1] + s[u][2]));
-    Store(out[2 * u + 1] + x, T(s[u][1] - s[u][2] - s[u][3]));
+#pragma GCC unroll 4
+  for (int u = 0; u < 4; ++u) {
+    T o[4];
+    WinogradA(s[u], o);
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c) Store(out[4 * u + c] + x, o[c]);
   }
 }
 
@@ -100,6 +138,10 @@ inline __attribute__((always_inline)) void WinogradOutputBody(const float* m, st
                                                               int n, float* const* out) {
   int x = 0;
   for (; x + 8 <= n; x += 8) WinogradOutputTile<Float8>(m, stride, x, out);
+  if (x < n && n >= 8) {
+    WinogradOutputTile<Float8>(m, stride, n - 8, out);
+    return;
+  }
   for (; x < n; ++x) WinogradOutputTile<float>(m, stride, x, out);
 }
 
@@ -222,16 +264,6 @@ PORTCULLIS_AVX2 void InterleaveAddBiasAvx2(const float* a, const float* b, int n
   }
 }
 
-PORTCULLIS_AVX2 void WinogradInputAvx2(const float* const* even, const float* const* odd, int n,
-                                       float* v, std::size_t stride) {
-  WinogradInputBody(even, odd, n, v, stride);
-}
-
-PORTCULLIS_AVX2 void WinogradOutputAvx2(const float* m, std::size_t stride, int n,
-                                        float* const* out) {
-  WinogradOutputBody(m, stride, n, out);
-}
-
 // e^x for x <= 0 (a softmax's shifted logits), to ~2 ulp: x = n ln 2 + r with |r| <= ln 2 / 2
 // (ln 2 in two parts, so that n ln 2 is exact enough), e^r by its degree-7 Taylor-like
 // polynomial (minimax coefficients of the classic single-precision form), times 2^n built in the
@@ -301,6 +333,56 @@ PORTCULLIS_AVX2_FMA void SoftmaxRowAvx2(const float* x, int n, bool log, float* 
   for (int i = whole; i < n; ++i) y[i] *= 1.0f / total;
 }
 
+PORTCULLIS_AVX2 void WinogradInputAvx2(const float* const (*phase)[4], int n, float* v,
+                                       std::size_t stride) {
+  WinogradInputBody(phase, n, v, stride);
+}
+
+PORTCULLIS_AVX2 void WinogradOutputAvx2(const float* m, std::size_t stride, int n,
+                                        float* const* out) {
+  WinogradOutputBody(m, stride, n, out);
+}
+
+// Four-way column split and merge, 32 floats at a time: as 4x4 transposes within each 128-bit
+// lane (which pair groups 0, 2, 4, 6 in the low lane with 1, 3, 5, 7 in the high one) and a lane
+// permute that restores the order.
+PORTCULLIS_AVX2 void SplitFourAvx2(const float* in, int n, float* const* p) {
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  int i = 0;
+  for (; 4 * i + 32 <= n; i += 8) {
+    const float* s = in + 4 * i;
+    const __m256 a = _mm256_loadu_ps(s), b = _mm256_loadu_ps(s + 8);
+    const __m256 c = _mm256_loadu_ps(s + 16), d = _mm256_loadu_ps(s + 24);
+    const __m256 t0 = _mm256_unpacklo_ps(a, b), t1 = _mm256_unpackhi_ps(a, b);
+    const __m256 t2 = _mm256_unpacklo_ps(c, d), t3 = _mm256_unpackhi_ps(c, d);
+    _mm256_storeu_ps(p[0] + i, _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t0, t2, 0x44), order));
+    _mm256_storeu_ps(p[1] + i, _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t0, t2, 0xEE), order));
+    _mm256_storeu_ps(p[2] + i, _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t1, t3, 0x44), order));
+    _mm256_storeu_ps(p[3] + i, _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t1, t3, 0xEE), order));
+  }
+  for (int j = 4 * i; j < n; ++j) p[j % 4][j / 4] = in[j];
+}
+
+PORTCULLIS_AVX2 void MergeFourAddBiasAvx2(const float* const* p, int n, float bias, float* o) {
+  const __m256i order = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  const __m256 add = _mm256_set1_ps(bias);
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 a = _mm256_permutevar8x32_ps(_mm256_loadu_ps(p[0] + i), order);
+    const __m256 b = _mm256_permutevar8x32_ps(_mm256_loadu_ps(p[1] + i), order);
+    const __m256 c = _mm256_permutevar8x32_ps(_mm256_loadu_ps(p[2] + i), order);
+    const __m256 d = _mm256_permutevar8x32_ps(_mm256_loadu_ps(p[3] + i), order);
+    const __m256 t0 = _mm256_unpacklo_ps(a, b), t1 = _mm256_unpackhi_ps(a, b);
+    const __m256 t2 = _mm256_unpacklo_ps(c, d), t3 = _mm256_unpackhi_ps(c, d);
+    float* out = o + 4 * i;
+    _mm256_storeu_ps(out, _mm256_add_ps(_mm256_shuffle_ps(t0, t2, 0x44), add));
+    _mm256_storeu_ps(out + 8, _mm256_add_ps(_mm256_shuffle_ps(t0, t2, 0xEE), add));
+    _mm256_storeu_ps(out + 16, _mm256_add_ps(_mm256_shuffle_ps(t1, t3, 0x44), add));
+    _mm256_storeu_ps(out + 24, _mm256_add_ps(_mm256_shuffle_ps(t1, t3, 0xEE), add));
+  }
+  for (int j = 4 * i; j < 4 * n; ++j) o[j] = p[j % 4][j / 4] + bias;
+}
+
 bool CpuHasAvx2() {
   // Every x86 CPU with AVX2 that this will meet also has FMA; both are checked all the same.
   static const bool has = __builtin_cpu_supports("avx2") != 0 && __builtin_cpu_supports("fma") != 0;
@@ -357,38 +439,6 @@ void InterleaveAddBias(const float* a, const float* b, int n, float bias, float*
     o[2 * i] = a[i] + bias;
     o[2 * i + 1] = b[i] + bias;
   }
-}
-
-void WinogradInputRow(const float* const* even, const float* const* odd, int n, float* v,
-                      std::size_t stride) {
-#ifdef PORTCULLIS_CONV_X86
-  if (CpuHasAvx2()) {
-    WinogradInputAvx2(even, odd, n, v, stride);
-    return;
-  }
-#endif
-  WinogradInputBody(even, odd, n, v, stride);
-}
-
-void WinogradOutputRow(const float* m, std::size_t stride, int n, float bias, float* top,
-                       float* bottom) {
-  // The four corners into separate rows, then interleaved: top = TL TR TL TR ...
-  thread_local std::vector<float> corners;
-  corners.resize(4 * static_cast<std::size_t>(n));
-  float* out[4] = {corners.data(), corners.data() + n,
-                   corners.data() + 2 * static_cast<std::size_t>(n),
-                   corners.data() + 3 * static_cast<std::size_t>(n)};
-#ifdef PORTCULLIS_CONV_X86
-  if (CpuHasAvx2()) {
-    WinogradOutputAvx2(m, stride, n, out);
-  } else {
-    WinogradOutputBody(m, stride, n, out);
-  }
-#else
-  WinogradOutputBody(m, stride, n, out);
-#endif
-  InterleaveAddBias(out[0], out[1], n, bias, top);
-  InterleaveAddBias(out[2], out[3], n, bias, bottom);
 }
 
 bool VectorConvKernels() {
@@ -451,6 +501,54 @@ void SoftmaxRow(const float* x, int n, bool log, float* y) {
   }
 #endif
   SoftmaxRowPortable(x, n, log, y);
+}
+
+void SplitFour(const float* in, int n, float* const* p) {
+#ifdef PORTCULLIS_CONV_X86
+  if (CpuHasAvx2()) {
+    SplitFourAvx2(in, n, p);
+    return;
+  }
+#endif
+  for (int j = 0; j < n; ++j) p[j % 4][j / 4] = in[j];
+}
+
+void MergeFourAddBias(const float* const* p, int n, float bias, float* o) {
+#ifdef PORTCULLIS_CONV_X86
+  if (CpuHasAvx2()) {
+    MergeFourAddBiasAvx2(p, n, bias, o);
+    return;
+  }
+#endif
+  for (int j = 0; j < 4 * n; ++j) o[j] = p[j % 4][j / 4] + bias;
+}
+
+void WinogradInputRow(const float* const (*phase)[4], int n, float* v, std::size_t stride) {
+#ifdef PORTCULLIS_CONV_X86
+  if (CpuHasAvx2()) {
+    WinogradInputAvx2(phase, n, v, stride);
+    return;
+  }
+#endif
+  WinogradInputBody(phase, n, v, stride);
+}
+
+void WinogradOutputRow(const float* m, std::size_t stride, int n, float bias, float* const* rows) {
+  // The 16 output positions of the tiles into separate rows, then merged four to a row.
+  thread_local std::vector<float> positions;
+  positions.resize(16 * static_cast<std::size_t>(n));
+  float* out[16];
+  for (std::size_t k = 0; k < 16; ++k) out[k] = positions.data() + k * static_cast<std::size_t>(n);
+#ifdef PORTCULLIS_CONV_X86
+  if (CpuHasAvx2()) {
+    WinogradOutputAvx2(m, stride, n, out);
+  } else {
+    WinogradOutputBody(m, stride, n, out);
+  }
+#else
+  WinogradOutputBody(m, stride, n, out);
+#endif
+  for (int u = 0; u < 4; ++u) MergeFourAddBias(out + 4 * u, n, bias, rows[u]);
 }
 
 }  // namespace portcullis::plate

@@ -47,17 +47,19 @@ void SplitEvenOdd(const float* in, int n, float* even, float* odd);
 // transposed convolution from its two column taps' products.
 void InterleaveAddBias(const float* a, const float* b, int n, float bias, float* o);
 
-// Winograd F(2x2, 3x3) transforms of one row of tiles (gemm_convolution.cc has the method).
-// Input: tile x covers columns 2x..2x+3 of four consecutive zero-padded input rows, given split
-// into even and odd columns (even[r][i] = row_r[2i], odd[r][i] = row_r[2i + 1], each at least
-// n + 1 long); writes the tile's 16 transformed values V[xi] = (B^T d B)[xi / 4][xi % 4] at
-// v[xi * stride + x], for x < n.
-void WinogradInputRow(const float* const* even, const float* const* odd, int n, float* v,
-                      std::size_t stride);
-// Output: from the 16 products of each tile, m[xi * stride + x], the tile's 2x2 outputs
-// (A^T M A) + bias at top[2x + dx] and bottom[2x + dx], for x < n.
-void WinogradOutputRow(const float* m, std::size_t stride, int n, float bias, float* top,
-                       float* bottom);
+// p[q][i] = in[4i + q] for 4i + q < n: the four-way column split of a row for Winograd F(4x4).
+void SplitFour(const float* in, int n, float* const* p);
+// o[4i + q] = p[q][i] + bias for i < n: its inverse, with a bias.
+void MergeFourAddBias(const float* const* p, int n, float bias, float* o);
+
+// Winograd F(4x4, 3x3) transforms of one row of tiles (gemm_convolution.cc has the method).
+// Input: tile x covers columns 4x..4x+5 of six consecutive zero-padded input rows, given split
+// four ways (phase[r][q][i] = row_r[4i + q], each at least n + 1 long); writes the tile's 36
+// transformed values V[xi] = (B^T d B)[xi / 6][xi % 6] at v[xi * stride + x], for x < n.
+void WinogradInputRow(const float* const (*phase)[4], int n, float* v, std::size_t stride);
+// Output: from the 36 products of each tile, m[xi * stride + x], the tile's 4x4 outputs
+// (A^T M A) + bias at rows[u][4x + c], for x < n.
+void WinogradOutputRow(const float* m, std::size_t stride, int n, float bias, float* const* rows);
 
 // y[i] = e^(x[i] - max) / sum_j e^(x[j] - max) for i < n, or with `log` its logarithm,
 // x[i] - max - ln(sum) (the recogniser's 6625-class output, which OpenCV 4.6 takes ~8 ns per

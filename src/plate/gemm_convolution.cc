@@ -15,11 +15,14 @@ namespace portcullis::plate {
 namespace {
 
 constexpr const char* kGemmType = "PortcullisGemmConvolution";
-// 3x3 dense convolutions with at least this many input channels run as Winograd F(2x2, 3x3):
+// 3x3 dense convolutions with at least this many input channels run as Winograd F(4x4, 3x3):
 // the transforms cost per input channel what the products save per output channel.
 constexpr int kWinogradMinInputChannels = 16;
-// Tiles per block of the Winograd products (16 x Cin x this many floats of transformed input).
-constexpr int kWinogradBlockTiles = 128;
+// Tiles per block of the Winograd products: 36 x Cin x this many floats of transformed input
+// (830 KB at Cin 96) stay in L2 between the input transform and the products.
+constexpr int kWinogradBlockTiles = 64;
+// The 36 matrices are written (input) and read (output) together, one tile column at a time:
+// strides that are multiples of 4 KiB would put them all in the same cache set.
 constexpr std::size_t kWinogradStridePad = 16;  // floats: one cache line
 // Dense convolutions with at most this many taps (Cin * k * k) sum rows directly (Direct()).
 constexpr int kDirectMaxTaps = 32;
@@ -247,32 +250,40 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
     }
   }
 
-  // Winograd F(2x2, 3x3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks",
-  // 2016): each 2x2 block of outputs comes from a 4x4 tile d of the padded input as
+  // Winograd F(4x4, 3x3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks",
+  // 2016): each 4x4 block of outputs comes from a 6x6 tile d of the padded input as
   //   Y = A^T [ sum_ci (G g G^T)[co, ci] (.) (B^T d B)[ci] ] A
-  // where (.) is element-wise: 16 products (Cout x Cin) x (Cin x tiles), one per tile position,
-  // in place of 9 (Cout x Cin) x (Cin x pixels) -- 2.25 times fewer multiply-adds. The
-  // detector's two 3x3 96->24 convolutions at a quarter of its input size were 30% of its time.
-  // Each 4x4 transform only adds and subtracts; G's halves are exact. The result differs from the
-  // direct sum by float rounding (tests bound it against OpenCV's convolution).
+  // where (.) is element-wise: 36 products (Cout x Cin) x (Cin x tiles), one per tile position,
+  // in place of 9 (Cout x Cin) x (Cin x pixels) -- 4 times fewer multiply-adds. The detector's
+  // two 3x3 96->24 convolutions at a quarter of its input size were 30% of its time. The
+  // transforms (conv_kernels.h) multiply by small integers only; G's fractions are folded into
+  // the weights in double. The result differs from the direct sum by float rounding, ~1e-5 of
+  // the output's range (F(2x2, 3x3), used before, was ~5e-7 and 25% slower here); tests bound it
+  // against OpenCV's convolution.
   void PrepareWinograd(const float* w) {
-    winograd_.resize(16 * static_cast<std::size_t>(out_channels_) * in_channels_);
+    winograd_.resize(36 * static_cast<std::size_t>(out_channels_) * in_channels_);
+    // G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+    static constexpr double kG[6][3] = {{0.25, 0.0, 0.0},
+                                        {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                        {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                        {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                        {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                        {0.0, 0.0, 1.0}};
     for (int co = 0; co < out_channels_; ++co) {
       for (int ci = 0; ci < in_channels_; ++ci) {
         const float* g = w + (static_cast<std::size_t>(co) * in_channels_ + ci) * 9;
-        double gg[4][3];  // G g, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
-        for (int c = 0; c < 3; ++c) {
-          gg[0][c] = g[c];
-          gg[1][c] = 0.5 * (double{g[c]} + g[3 + c] + g[6 + c]);
-          gg[2][c] = 0.5 * (double{g[c]} - g[3 + c] + g[6 + c]);
-          gg[3][c] = g[6 + c];
+        double gg[6][3] = {};  // G g
+        for (int i = 0; i < 6; ++i) {
+          for (int c = 0; c < 3; ++c) {
+            for (int k = 0; k < 3; ++k) gg[i][c] += kG[i][k] * g[3 * k + c];
+          }
         }
-        for (int i = 0; i < 4; ++i) {
-          const double u[4] = {gg[i][0], 0.5 * (gg[i][0] + gg[i][1] + gg[i][2]),
-                               0.5 * (gg[i][0] - gg[i][1] + gg[i][2]), gg[i][2]};
-          for (int j = 0; j < 4; ++j) {
-            winograd_[(static_cast<std::size_t>(4 * i + j) * out_channels_ + co) * in_channels_ +
-                      ci] = static_cast<float>(u[j]);
+        for (int i = 0; i < 6; ++i) {
+          for (int j = 0; j < 6; ++j) {  // (G g) G^T
+            double u = 0.0;
+            for (int k = 0; k < 3; ++k) u += gg[i][k] * kG[j][k];
+            winograd_[(static_cast<std::size_t>(6 * i + j) * out_channels_ + co) * in_channels_ +
+                      ci] = static_cast<float>(u);
           }
         }
       }
@@ -280,62 +291,61 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
   }
 
   void ForwardWinograd(const float* x, int height, int width, float* y) {
-    const int tiles_h = (height + 1) / 2, tiles_w = (width + 1) / 2;
+    const int tiles_h = (height + 3) / 4, tiles_w = (width + 3) / 4;
     // The input, padded by 1 on the top and left and to whole tiles (plus 1) on the bottom and
-    // right, is never stored: tile row t reads padded rows 2t..2t+3, and each channel keeps just
-    // those four, split into even and odd columns, in a ring (slot p % 4 holds padded row p). Per
-    // tile row two new rows per channel are split into it; the ring stays in L2 where a whole
-    // padded copy of the input (13 MB at 960 px) would not.
-    const int half = tiles_w + 1;  // even and odd columns per padded row
-    const std::size_t slot = 2 * static_cast<std::size_t>(half);
-    ring_.assign(slot * 4 * in_channels_, 0.0f);
-    // Padded row p into its slot: padded column c is input column c - 1, so the padded even
-    // columns are the input's odd ones (after one zero) and the padded odd columns the input's
-    // even ones. Columns past the input stay zero from the assign above; a padding row is zeroed.
+    // right, is never stored (13 MB at 960 px, which would not stay in L2): tile row t reads
+    // padded rows 4t..4t+5, so each channel keeps eight, split four ways (the tiles' columns
+    // step by 4), in a ring (slot p % 8 holds padded row p); per tile row four new rows per
+    // channel are split into it.
+    const int phase_len = tiles_w + 1;
+    const std::size_t slot = 4 * static_cast<std::size_t>(phase_len);
+    ring_.assign(slot * 8 * in_channels_, 0.0f);
+    const auto slot_of = [&](int c, int p) {
+      return ring_.data() + (static_cast<std::size_t>(c) * 8 + p % 8) * slot;
+    };
+    // Padded column c is input column c - 1: input column j lands in phase (j + 1) % 4 at
+    // (j + 1) / 4. Columns past the input stay zero from the assign; a padding row is zeroed.
     const auto split_row = [&](int c, int p) {
-      float* even = ring_.data() + (static_cast<std::size_t>(c) * 4 + p % 4) * slot;
+      float* phase0 = slot_of(c, p);
       const int row = p - 1;
       if (row < 0 || row >= height) {
-        std::fill_n(even, slot, 0.0f);
+        std::fill_n(phase0, slot, 0.0f);
         return;
       }
-      SplitEvenOdd(x + (static_cast<std::size_t>(c) * height + row) * width, width, even + half,
-                   even + 1);
+      float* const phases[4] = {phase0 + phase_len, phase0 + 2 * phase_len, phase0 + 3 * phase_len,
+                                phase0 + 1};
+      SplitFour(x + (static_cast<std::size_t>(c) * height + row) * width, width, phases);
     };
     for (int c = 0; c < in_channels_; ++c) {
       split_row(c, 0);
       split_row(c, 1);
     }
-    // Blocks of tile rows, so that a block's transformed input stays within L2.
     const int block_rows = std::max(1, kWinogradBlockTiles / tiles_w);
-    const float* even[4];
-    const float* odd[4];
-    row_top_.resize(2 * static_cast<std::size_t>(tiles_w));
-    row_bottom_.resize(row_top_.size());
+    const float* phase[6][4];
+    out_rows_.resize(4 * 4 * static_cast<std::size_t>(tiles_w));
+    float* const rows[4] = {out_rows_.data(), out_rows_.data() + 4 * tiles_w,
+                            out_rows_.data() + 8 * tiles_w, out_rows_.data() + 12 * tiles_w};
     for (int ty0 = 0; ty0 < tiles_h; ty0 += block_rows) {
-      const int rows = std::min(block_rows, tiles_h - ty0);
-      const std::size_t tiles = static_cast<std::size_t>(rows) * tiles_w;
-      // The 16 matrices are written (input) and read (output) together, one tile column at a
-      // time: strides that are multiples of 4 KiB would put all 16 in the same cache set.
+      const int block = std::min(block_rows, tiles_h - ty0);
+      const std::size_t tiles = static_cast<std::size_t>(block) * tiles_w;
       const std::size_t v_stride = tiles * in_channels_ + kWinogradStridePad;
       const std::size_t m_stride = tiles * out_channels_ + kWinogradStridePad;
-      wide_.resize(16 * v_stride);
-      products_.resize(16 * m_stride);
-      for (int r = 0; r < rows; ++r) {
-        const int top = 2 * (ty0 + r);  // first padded row of this tile row
+      wide_.resize(36 * v_stride);
+      products_.resize(36 * m_stride);
+      for (int r = 0; r < block; ++r) {
+        const int top = 4 * (ty0 + r);  // first padded row of this tile row
         for (int c = 0; c < in_channels_; ++c) {
-          split_row(c, top + 2);
-          split_row(c, top + 3);
-          for (int a = 0; a < 4; ++a) {
-            even[a] = ring_.data() + (static_cast<std::size_t>(c) * 4 + (top + a) % 4) * slot;
-            odd[a] = even[a] + half;
+          for (int a = 2; a < 6; ++a) split_row(c, top + a);
+          for (int a = 0; a < 6; ++a) {
+            const float* phase0 = slot_of(c, top + a);
+            for (int q = 0; q < 4; ++q) phase[a][q] = phase0 + q * phase_len;
           }
-          WinogradInputRow(even, odd, tiles_w,
+          WinogradInputRow(phase, tiles_w,
                            wide_.data() + c * tiles + static_cast<std::size_t>(r) * tiles_w,
                            v_stride);
         }
       }
-      for (std::size_t xi = 0; xi < 16; ++xi) {
+      for (std::size_t xi = 0; xi < 36; ++xi) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out_channels_,
                     static_cast<int>(tiles), in_channels_, 1.0f,
                     winograd_.data() + xi * out_channels_ * in_channels_, in_channels_,
@@ -344,15 +354,13 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
       }
       for (int co = 0; co < out_channels_; ++co) {
         float* dst = y + static_cast<std::ptrdiff_t>(co) * height * width;
-        for (int r = 0; r < rows; ++r) {
-          const int out_row = 2 * (ty0 + r);
+        for (int r = 0; r < block; ++r) {
+          const int out_row = 4 * (ty0 + r);
           WinogradOutputRow(products_.data() + co * tiles + static_cast<std::size_t>(r) * tiles_w,
-                            m_stride, tiles_w, bias_[static_cast<std::size_t>(co)], row_top_.data(),
-                            row_bottom_.data());
-          for (int dy = 0; dy < 2 && out_row + dy < height; ++dy) {
+                            m_stride, tiles_w, bias_[static_cast<std::size_t>(co)], rows);
+          for (int dy = 0; dy < 4 && out_row + dy < height; ++dy) {
             float* o = dst + static_cast<std::ptrdiff_t>(out_row + dy) * width;
-            std::memcpy(o, dy == 0 ? row_top_.data() : row_bottom_.data(),
-                        sizeof(float) * static_cast<std::size_t>(width));
+            std::memcpy(o, rows[dy], sizeof(float) * static_cast<std::size_t>(width));
             Finish(o, static_cast<std::size_t>(width), epilogue_);
           }
         }
@@ -407,8 +415,8 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
   int out_channels_, in_channels_, kernel_, stride_y_, stride_x_;
   bool depthwise_;
   std::vector<float> taps_, bias_;
-  std::vector<float> winograd_;  // G g G^T: [16][Cout][Cin]; empty when not used
-  std::vector<float> padded_, wide_, split_, ring_, products_, row_top_, row_bottom_;  // scratch
+  std::vector<float> winograd_;  // G g G^T: [36][Cout][Cin]; empty when not used
+  std::vector<float> padded_, wide_, ring_, products_, out_rows_;  // scratch
   cv::Ptr<cv::dnn::ActivationLayer> activation_;
   Epilogue epilogue_;  // HardSwish and a following affine Power layer, when fused
 };

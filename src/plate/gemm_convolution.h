@@ -8,7 +8,7 @@
 //   out[co, y, x] = bias[co] + sum_{ky,kx} W[co, :, ky, kx] . in_padded[:, y + ky, x + kx]
 // -- one (Cout x Cin) x (Cin x H*(W+2p)) product per tap over the zero-padded input laid out row
 // by row, whose two surplus columns per row are dropped. 3x3 ones with 16 or more input channels
-// run as Winograd F(2x2, 3x3) instead (16 products over 2x2-output tiles, 2.25 times fewer
+// run as Winograd F(4x4, 3x3) instead (36 products over 4x4-output tiles, 4 times fewer
 // multiply-adds). Same sums as OpenCV's, in a different order or form: outputs agree to float
 // rounding (tests/plate_gemm_convolution_test.cc bounds it).
 // Depthwise convolutions (stride 1 or 2 each way, same padding) are AVX2 row loops here, for the
