@@ -8,6 +8,7 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include "plate/area_resize.h"
 #include "plate/gemm_convolution.h"
 #include "plate/stage_stats.h"
 
@@ -267,7 +268,7 @@ Status TextDetector::Probability(const cv::Mat& bgr, cv::Size input, cv::Mat* pr
   const ScopedCpuTimer timer(&stats.detector_cpu_ms);
   if (bgr.type() != CV_8UC3) return Status::InvalidArgument("text detector needs 8-bit BGR");
   cv::Mat resized;
-  cv::resize(bgr, resized, input, 0, 0, cv::INTER_AREA);
+  ResizeArea(bgr, input, &resized);
   cv::Mat blob(std::vector<int>{1, 3, input.height, input.width}, CV_32F);
   NormalizeToPlanes(resized, blob.ptr<float>());
   cv::dnn::Net* net = NetFor(input, pools_in != nullptr);
