@@ -33,11 +33,14 @@ std::vector<Epilogue> Epilogues() {
   affine.affine = true;
   affine.scale = 0.75f;
   affine.shift = -0.125f;
-  return {Epilogue{}, hard_swish, affine};
+  Epilogue relu;
+  relu.relu = true;
+  return {Epilogue{}, hard_swish, affine, relu};
 }
 
 double Expected(double x, const Epilogue& e) {
   if (e.hard_swish) x = x * std::min(1.0, std::max(0.0, x / 6 + 0.5));
+  if (e.relu) x = std::max(0.0, x);
   if (e.affine) x = x * e.scale + e.shift;
   return x;
 }
@@ -206,6 +209,24 @@ TEST(ConvKernelsTest, SoftmaxRowMatchesDoublePrecision) {
     }
   }
   RecordProperty("worst_error", std::to_string(worst));
+}
+
+TEST(ConvKernelsTest, SigmoidMatchesDoublePrecision) {
+  // Both signs, the saturated ends (e^-|x| clamps below -87), zero, and lengths around 8.
+  for (int n : {1, 7, 8, 9, 17, 1000}) {
+    auto v = Random(static_cast<std::size_t>(n), 41 + n, 30.0f);
+    v[0] = 0.0f;
+    if (n > 2) {
+      v[1] = 120.0f;
+      v[2] = -120.0f;
+    }
+    std::vector<float> got = v;
+    SigmoidInPlace(got.data(), got.size());
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const double want = 1.0 / (1.0 + std::exp(-static_cast<double>(v[i])));
+      ASSERT_NEAR(got[i], want, 2e-7 + 4e-7 * want) << v[i] << " n " << n;
+    }
+  }
 }
 
 TEST(ConvKernelsTest, ReportsTheVectorFormWhereTheCpuHasAvx2AndFma) {

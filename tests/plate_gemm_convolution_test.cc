@@ -174,6 +174,70 @@ TEST(GemmConvolutionTest, TransposedConvolutionWithStrideEqualToKernelMatchesOpe
   }
 }
 
+// A transposed convolution followed by the given layers.
+cv::dnn::Net DeconvolutionThen(const DeconvShape& s, std::vector<cv::dnn::LayerParams> after) {
+  cv::dnn::Net net = OneDeconvolution(s);
+  for (std::size_t i = 0; i < after.size(); ++i) {
+    after[i].name = "after" + std::to_string(i);
+    net.addLayerToPrev(after[i].name, after[i].type, after[i]);
+  }
+  return net;
+}
+
+cv::Mat RandomRow(int n, std::uint64_t seed, double low, double high) {
+  cv::Mat m(1, n, CV_32F);
+  cv::RNG(seed).fill(m, cv::RNG::UNIFORM, low, high);
+  return m;
+}
+
+TEST(GemmConvolutionTest, TransposedConvolutionFusesTheDbHeadsAffineLayersAndActivations) {
+  // The DB head: deconvolution, per-channel Scale, BatchNorm, ReLU; then deconvolution, a
+  // scalar Power (an imported Add) and the Sigmoid of the probability map. Also a Scale that is
+  // not per channel of this layer's outputs, which must stay a layer, and a leaky ReLU.
+  cv::dnn::LayerParams scale;
+  scale.type = "Scale";
+  scale.set("bias_term", true);
+  scale.blobs = {RandomRow(24, 31, 0.5, 1.5), RandomRow(24, 32, -1.0, 1.0)};
+  cv::dnn::LayerParams batch_norm;
+  batch_norm.type = "BatchNorm";
+  batch_norm.set("has_weight", true);
+  batch_norm.set("has_bias", true);
+  batch_norm.set("eps", 1e-5);
+  batch_norm.blobs = {RandomRow(24, 33, -0.5, 0.5), RandomRow(24, 34, 0.5, 2.0),
+                      RandomRow(24, 35, 0.5, 1.5), RandomRow(24, 36, -0.5, 0.5)};
+  cv::dnn::LayerParams relu;
+  relu.type = "ReLU";
+  cv::dnn::LayerParams leaky = relu;
+  leaky.set("negative_slope", 0.1);
+  cv::dnn::LayerParams power;
+  power.type = "Power";
+  power.set("power", 1.0);
+  power.set("scale", 1.5);
+  power.set("shift", 0.3);
+  cv::dnn::LayerParams sigmoid;
+  sigmoid.type = "Sigmoid";
+  struct Case {
+    DeconvShape shape;
+    std::vector<cv::dnn::LayerParams> after;
+  };
+  for (const Case& c : {Case{DeconvShape{24, 24, 2, 2, 0, false}, {scale, batch_norm, relu}},
+                        Case{DeconvShape{24, 1, 2, 2, 0, true}, {power, sigmoid}},
+                        Case{DeconvShape{24, 24, 2, 2, 0, true}, {scale, leaky}},
+                        Case{DeconvShape{24, 24, 2, 2, 0, true}, {relu, scale}}}) {
+    cv::dnn::Net reference = DeconvolutionThen(c.shape, c.after);
+    cv::dnn::Net gemm =
+        BuildWithGemmConvolutions([&] { return DeconvolutionThen(c.shape, c.after); });
+    ASSERT_EQ(CountGemmConvolutions(gemm), 1);
+    const cv::Mat input = RandomInput(c.shape.in_channels, 11, 17);
+    const cv::Mat expected = Forward(reference, input);
+    const cv::Mat got = Forward(gemm, input);
+    ASSERT_EQ(got.size, expected.size);
+    EXPECT_LE(cv::norm(got, expected, cv::NORM_INF), 1e-4 * c.shape.in_channels)
+        << c.after.back().type << " after " << c.after.size() << " layers";
+    EXPECT_EQ(cv::norm(Forward(gemm, input), got, cv::NORM_INF), 0.0);
+  }
+}
+
 TEST(GemmConvolutionTest, LeavesOverlappingOrPaddedTransposedConvolutionsToOpenCv) {
   for (const DeconvShape& s : {DeconvShape{8, 4, 3, 2, 0, true},      // taps overlap
                                DeconvShape{8, 4, 2, 2, 1, true},      // padded

@@ -18,8 +18,14 @@ namespace {
 
 inline float HardSwish(float x) { return x * std::min(1.0f, std::max(0.0f, x / 6.0f + 0.5f)); }
 
+inline float SigmoidValue(float x) {
+  const float t = std::exp(-std::abs(x));
+  return (x >= 0.0f ? 1.0f : t) / (1.0f + t);
+}
+
 inline float FinishValue(float x, const Epilogue& e) {
   if (e.hard_swish) x = HardSwish(x);
+  if (e.relu) x = std::max(0.0f, x);
   if (e.affine) x = x * e.scale + e.shift;  // no FMA: baseline x86-64 and our AVX2 have none
   return x;
 }
@@ -159,6 +165,7 @@ PORTCULLIS_AVX2 inline __m256 HardSwish8(__m256 x) {
 
 PORTCULLIS_AVX2 inline __m256 Finish8(__m256 x, const Epilogue& e) {
   if (e.hard_swish) x = HardSwish8(x);
+  if (e.relu) x = _mm256_max_ps(x, _mm256_setzero_ps());  // std::max(0, x), NaN included
   if (e.affine) {
     x = _mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(e.scale)), _mm256_set1_ps(e.shift));
   }
@@ -285,6 +292,21 @@ PORTCULLIS_AVX2_FMA inline __m256 ExpNonPositive8(__m256 x) {
   const __m256i scale =
       _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(p, _mm256_castsi256_ps(scale));
+}
+
+// 1 / (1 + e^-x) from t = e^-|x| (<= 1, never overflowing): 1 / (1 + t) for x >= 0 and
+// t / (1 + t) below.
+PORTCULLIS_AVX2_FMA void SigmoidAvx2(float* v, std::size_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(v + i);
+    const __m256 t = ExpNonPositive8(_mm256_or_ps(x, sign));  // e^-|x|
+    const __m256 numerator = _mm256_blendv_ps(one, t, x);     // x's sign bit picks t
+    _mm256_storeu_ps(v + i, _mm256_div_ps(numerator, _mm256_add_ps(one, t)));
+  }
+  for (; i < n; ++i) v[i] = SigmoidValue(v[i]);
 }
 
 PORTCULLIS_AVX2_FMA void SoftmaxRowAvx2(const float* x, int n, bool log, float* y) {
@@ -471,7 +493,7 @@ void AddBiasAndFinish(float* v, std::size_t n, float bias, const Epilogue& epilo
 }
 
 void Finish(float* v, std::size_t n, const Epilogue& epilogue) {
-  if (!epilogue.hard_swish && !epilogue.affine) return;
+  if (!epilogue.hard_swish && !epilogue.relu && !epilogue.affine) return;
 #ifdef PORTCULLIS_CONV_X86
   if (CpuHasAvx2()) {
     FinishAvx2<false>(v, n, 0.0f, epilogue);
@@ -549,6 +571,16 @@ void WinogradOutputRow(const float* m, std::size_t stride, int n, float bias, fl
   WinogradOutputBody(m, stride, n, out);
 #endif
   for (int u = 0; u < 4; ++u) MergeFourAddBias(out + 4 * u, n, bias, rows[u]);
+}
+
+void SigmoidInPlace(float* v, std::size_t n) {
+#ifdef PORTCULLIS_CONV_X86
+  if (CpuHasAvx2()) {
+    SigmoidAvx2(v, n);
+    return;
+  }
+#endif
+  for (std::size_t i = 0; i < n; ++i) v[i] = SigmoidValue(v[i]);
 }
 
 }  // namespace portcullis::plate

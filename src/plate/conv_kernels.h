@@ -14,10 +14,11 @@
 namespace portcullis::plate {
 
 // What follows a convolution's sum, applied in the pass that writes it: HardSwish,
-// x * min(1, max(0, x / 6 + 1/2)), and then an affine x * scale + shift (a Power layer after
-// the HardSwish: PP-LCNetV3's learnable affine blocks), each when set.
+// x * min(1, max(0, x / 6 + 1/2)), or ReLU, max(0, x), and then an affine x * scale + shift (a
+// Power layer after the HardSwish: PP-LCNetV3's learnable affine blocks), each when set.
 struct Epilogue {
   bool hard_swish = false;
+  bool relu = false;
   bool affine = false;
   float scale = 1.0f, shift = 0.0f;
 };
@@ -60,6 +61,10 @@ void WinogradInputRow(const float* const (*phase)[4], int n, float* v, std::size
 // Output: from the 36 products of each tile, m[xi * stride + x], the tile's 4x4 outputs
 // (A^T M A) + bias at rows[u][4x + c], for x < n.
 void WinogradOutputRow(const float* m, std::size_t stride, int n, float bias, float* const* rows);
+
+// v[i] = 1 / (1 + e^-v[i]) for i < n; the AVX2 form uses SoftmaxRow's e^x (float rounding
+// apart from std::exp's, not the same bits; the scalar tail is the portable loop).
+void SigmoidInPlace(float* v, std::size_t n);
 
 // y[i] = e^(x[i] - max) / sum_j e^(x[j] - max) for i < n, or with `log` its logarithm,
 // x[i] - max - ln(sum) (the recogniser's 6625-class output, which OpenCV 4.6 takes ~8 ns per
