@@ -336,6 +336,48 @@ TEST(GemmConvolutionTest, SoftmaxMatchesOpenCvOnEveryAxis) {
   }
 }
 
+cv::dnn::Net OnePooling(const std::string& pool, bool global) {
+  cv::dnn::LayerParams p;
+  p.name = "pool";
+  p.type = "Pooling";
+  p.set("pool", pool);
+  if (global) {
+    p.set("global_pooling", true);
+  } else {
+    p.set("kernel_size", 2);
+    p.set("stride", 2);
+  }
+  cv::dnn::Net net;
+  net.addLayerToPrev(p.name, p.type, p);
+  net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+  net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+  return net;
+}
+
+TEST(GemmConvolutionTest, GlobalAveragePoolingMatchesOpenCvAndOtherPoolingStaysOpenCvs) {
+  struct Case {
+    std::string pool;
+    bool global;
+    const char* type;
+  };
+  for (const Case& c : {Case{"ave", true, "PortcullisGlobalAveragePool"},
+                        Case{"AVE", true, "PortcullisGlobalAveragePool"},
+                        Case{"max", true, "Pooling"}, Case{"ave", false, "Pooling"}}) {
+    cv::dnn::Net reference = OnePooling(c.pool, c.global);
+    cv::dnn::Net ours = BuildWithGemmConvolutions([&] { return OnePooling(c.pool, c.global); });
+    EXPECT_EQ(ours.getLayer(ours.getLayerId("pool"))->type, c.type) << c.pool << c.global;
+    // Planes shorter than, as long as, and longer than the 32-float step; two images.
+    for (const auto& [h, w] : {std::pair{2, 3}, std::pair{4, 8}, std::pair{13, 37}}) {
+      cv::Mat input(std::vector<int>{2, 5, h, w}, CV_32F);
+      cv::RNG(43).fill(input, cv::RNG::UNIFORM, -3.0, 5.0);
+      const cv::Mat expected = Forward(reference, input);
+      const cv::Mat got = Forward(ours, input);
+      ASSERT_EQ(got.size, expected.size) << h << "x" << w;
+      EXPECT_LE(cv::norm(got, expected, cv::NORM_INF), 1e-6 * 5) << c.pool << " " << h << "x" << w;
+    }
+  }
+}
+
 TEST(GemmConvolutionTest, ProductOfTwoInputsStaysOpenCvs) {
   // Attention's Q.K^T: an InnerProduct with no constant weights.
   cv::dnn::LayerParams p;

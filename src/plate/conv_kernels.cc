@@ -309,6 +309,24 @@ PORTCULLIS_AVX2_FMA void SigmoidAvx2(float* v, std::size_t n) {
   for (; i < n; ++i) v[i] = SigmoidValue(v[i]);
 }
 
+PORTCULLIS_AVX2 float SumAvx2(const float* v, std::size_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  std::size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    a0 = _mm256_add_ps(a0, _mm256_loadu_ps(v + i));
+    a1 = _mm256_add_ps(a1, _mm256_loadu_ps(v + i + 8));
+    a2 = _mm256_add_ps(a2, _mm256_loadu_ps(v + i + 16));
+    a3 = _mm256_add_ps(a3, _mm256_loadu_ps(v + i + 24));
+  }
+  for (; i + 8 <= n; i += 8) a0 = _mm256_add_ps(a0, _mm256_loadu_ps(v + i));
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  float sum = 0.0f;
+  for (const float lane : lanes) sum += lane;
+  for (; i < n; ++i) sum += v[i];
+  return sum;
+}
+
 PORTCULLIS_AVX2_FMA void SoftmaxRowAvx2(const float* x, int n, bool log, float* y) {
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const int whole = n - n % 8;
@@ -581,6 +599,15 @@ void SigmoidInPlace(float* v, std::size_t n) {
   }
 #endif
   for (std::size_t i = 0; i < n; ++i) v[i] = SigmoidValue(v[i]);
+}
+
+float SumFloats(const float* v, std::size_t n) {
+#ifdef PORTCULLIS_CONV_X86
+  if (CpuHasAvx2()) return SumAvx2(v, n);
+#endif
+  float sum = 0.0f;
+  for (std::size_t i = 0; i < n; ++i) sum += v[i];
+  return sum;
 }
 
 }  // namespace portcullis::plate

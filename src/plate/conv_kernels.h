@@ -66,6 +66,9 @@ void WinogradOutputRow(const float* m, std::size_t stride, int n, float bias, fl
 // apart from std::exp's, not the same bits; the scalar tail is the portable loop).
 void SigmoidInPlace(float* v, std::size_t n);
 
+// The sum of v[0..n) (in 32 lanes where AVX2 is there: not the same bits as the plain loop).
+float SumFloats(const float* v, std::size_t n);
+
 // y[i] = e^(x[i] - max) / sum_j e^(x[j] - max) for i < n, or with `log` its logarithm,
 // x[i] - max - ln(sum) (the recogniser's 6625-class output, which OpenCV 4.6 takes ~8 ns per
 // value over). The AVX2 form has its own e^x (within ~2 ulp of std::exp) and sums in eight

@@ -30,6 +30,7 @@ constexpr int kDirectBlockColumns = 128;  // 32 taps x 128 floats: 16 KB of L1
 constexpr const char* kGemmDeconvolutionType = "PortcullisGemmDeconvolution";
 constexpr const char* kGemmInnerProductType = "PortcullisGemmInnerProduct";
 constexpr const char* kSoftmaxType = "PortcullisSoftmax";
+constexpr const char* kGlobalAveragePoolType = "PortcullisGlobalAveragePool";
 
 // max(0, x): a ReLU layer without a negative slope.
 bool IsPlainRelu(const cv::dnn::Layer& layer) {
@@ -729,6 +730,49 @@ cv::Ptr<cv::dnn::Layer> CreateSoftmax(cv::dnn::LayerParams& params) {
   return cv::makePtr<SoftmaxLayer>(params);
 }
 
+// Global average pooling (the squeeze-and-excitation blocks' per-channel means): OpenCV 4.6
+// takes twice memory speed over it (2.2 ms for the detector's largest, 12 MB at 960x544).
+class GlobalAveragePoolLayer final : public cv::dnn::Layer {
+ public:
+  explicit GlobalAveragePoolLayer(const cv::dnn::LayerParams& params) : cv::dnn::Layer(params) {
+    type = kGlobalAveragePoolType;
+  }
+
+  bool getMemoryShapes(const std::vector<cv::dnn::MatShape>& inputs, int /*requiredOutputs*/,
+                       std::vector<cv::dnn::MatShape>& outputs,
+                       std::vector<cv::dnn::MatShape>& /*internals*/) const override {
+    CV_Assert(inputs.size() == 1 && inputs[0].size() == 4);
+    outputs.assign(1, {inputs[0][0], inputs[0][1], 1, 1});
+    return false;
+  }
+
+  void forward(cv::InputArrayOfArrays inputs_arr, cv::OutputArrayOfArrays outputs_arr,
+               cv::OutputArrayOfArrays /*internals*/) override {
+    std::vector<cv::Mat> inputs, outputs;
+    inputs_arr.getMatVector(inputs);
+    outputs_arr.getMatVector(outputs);
+    CV_Assert(inputs.size() == 1 && outputs.size() == 1 && inputs[0].type() == CV_32F &&
+              inputs[0].isContinuous() && outputs[0].isContinuous());
+    const std::size_t planes = static_cast<std::size_t>(inputs[0].size[0]) * inputs[0].size[1];
+    const std::size_t plane = static_cast<std::size_t>(inputs[0].size[2]) * inputs[0].size[3];
+    const float* x = inputs[0].ptr<float>();
+    auto* y = outputs[0].ptr<float>();
+    for (std::size_t c = 0; c < planes; ++c) {
+      y[c] = SumFloats(x + c * plane, plane) / static_cast<float>(plane);
+    }
+  }
+};
+
+// The "Pooling" constructor while a model loads: ours for global average pooling, OpenCV's for
+// every other kind.
+cv::Ptr<cv::dnn::Layer> CreatePooling(cv::dnn::LayerParams& params) {
+  const cv::String pool = params.get<cv::String>("pool", "max");
+  if (params.get<bool>("global_pooling", false) && (pool == "ave" || pool == "AVE")) {
+    return cv::makePtr<GlobalAveragePoolLayer>(params);
+  }
+  return cv::dnn::PoolingLayer::create(params);
+}
+
 // The "Convolution" constructor while a detector loads: OpenCV's layer, whose parsed
 // parameters also decide whether the product form applies.
 cv::Ptr<cv::dnn::Layer> CreateConvolution(cv::dnn::LayerParams& params) {
@@ -782,8 +826,10 @@ cv::dnn::Net BuildWithGemmConvolutions(const std::function<cv::dnn::Net()>& buil
   cv::dnn::LayerFactory::registerLayer("Deconvolution", CreateDeconvolution);
   cv::dnn::LayerFactory::registerLayer("InnerProduct", CreateInnerProduct);
   cv::dnn::LayerFactory::registerLayer("Softmax", CreateSoftmax);
+  cv::dnn::LayerFactory::registerLayer("Pooling", CreatePooling);
   struct Unregister {
     ~Unregister() {
+      cv::dnn::LayerFactory::unregisterLayer("Pooling");
       cv::dnn::LayerFactory::unregisterLayer("Softmax");
       cv::dnn::LayerFactory::unregisterLayer("InnerProduct");
       cv::dnn::LayerFactory::unregisterLayer("Deconvolution");
