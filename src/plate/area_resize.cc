@@ -81,9 +81,10 @@ void ResizeArea(const cv::Mat& bgr, cv::Size size, cv::Mat* dst) {
         g += fx.weights[k] * p[1];
         r += fx.weights[k] * p[2];
       }
-      out[3 * x] = cv::saturate_cast<uchar>(b);
-      out[3 * x + 1] = cv::saturate_cast<uchar>(g);
-      out[3 * x + 2] = cv::saturate_cast<uchar>(r);
+      uchar* pixel = out + static_cast<std::ptrdiff_t>(x) * 3;
+      pixel[0] = cv::saturate_cast<uchar>(b);
+      pixel[1] = cv::saturate_cast<uchar>(g);
+      pixel[2] = cv::saturate_cast<uchar>(r);
     }
   }
 }

@@ -237,7 +237,7 @@ PORTCULLIS_AVX2 void FillAvx2(float* v, std::size_t n, float value) {
 }
 
 PORTCULLIS_AVX2 void SplitEvenOddAvx2(const float* in, int n, float* even, float* odd) {
-  int i = 0;
+  std::ptrdiff_t i = 0;
   for (; 2 * i + 16 <= n; i += 8) {
     const __m256 a = _mm256_loadu_ps(in + 2 * i), b = _mm256_loadu_ps(in + 2 * i + 8);
     // Within each 128-bit lane: evens of a and b, then odds; the lane permute restores order.
@@ -256,7 +256,7 @@ PORTCULLIS_AVX2 void SplitEvenOddAvx2(const float* in, int n, float* even, float
 PORTCULLIS_AVX2 void InterleaveAddBiasAvx2(const float* a, const float* b, int n, float bias,
                                            float* o) {
   const __m256 add = _mm256_set1_ps(bias);
-  int i = 0;
+  std::ptrdiff_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m256 va = _mm256_add_ps(_mm256_loadu_ps(a + i), add);
     const __m256 vb = _mm256_add_ps(_mm256_loadu_ps(b + i), add);
@@ -388,7 +388,7 @@ PORTCULLIS_AVX2 void WinogradOutputAvx2(const float* m, std::size_t stride, int 
 // permute that restores the order.
 PORTCULLIS_AVX2 void SplitFourAvx2(const float* in, int n, float* const* p) {
   const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-  int i = 0;
+  std::ptrdiff_t i = 0;
   for (; 4 * i + 32 <= n; i += 8) {
     const float* s = in + 4 * i;
     const __m256 a = _mm256_loadu_ps(s), b = _mm256_loadu_ps(s + 8);
@@ -400,13 +400,13 @@ PORTCULLIS_AVX2 void SplitFourAvx2(const float* in, int n, float* const* p) {
     _mm256_storeu_ps(p[2] + i, _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t1, t3, 0x44), order));
     _mm256_storeu_ps(p[3] + i, _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t1, t3, 0xEE), order));
   }
-  for (int j = 4 * i; j < n; ++j) p[j % 4][j / 4] = in[j];
+  for (std::ptrdiff_t j = 4 * i; j < n; ++j) p[j % 4][j / 4] = in[j];
 }
 
 PORTCULLIS_AVX2 void MergeFourAddBiasAvx2(const float* const* p, int n, float bias, float* o) {
   const __m256i order = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
   const __m256 add = _mm256_set1_ps(bias);
-  int i = 0;
+  std::ptrdiff_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m256 a = _mm256_permutevar8x32_ps(_mm256_loadu_ps(p[0] + i), order);
     const __m256 b = _mm256_permutevar8x32_ps(_mm256_loadu_ps(p[1] + i), order);
@@ -420,7 +420,9 @@ PORTCULLIS_AVX2 void MergeFourAddBiasAvx2(const float* const* p, int n, float bi
     _mm256_storeu_ps(out + 16, _mm256_add_ps(_mm256_shuffle_ps(t1, t3, 0x44), add));
     _mm256_storeu_ps(out + 24, _mm256_add_ps(_mm256_shuffle_ps(t1, t3, 0xEE), add));
   }
-  for (int j = 4 * i; j < 4 * n; ++j) o[j] = p[j % 4][j / 4] + bias;
+  for (std::ptrdiff_t j = 4 * i; j < 4 * static_cast<std::ptrdiff_t>(n); ++j) {
+    o[j] = p[j % 4][j / 4] + bias;
+  }
 }
 
 bool CpuHasAvx2() {
@@ -462,7 +464,7 @@ void SplitEvenOdd(const float* in, int n, float* even, float* odd) {
     return;
   }
 #endif
-  for (int i = 0; 2 * i < n; ++i) {
+  for (std::ptrdiff_t i = 0; 2 * i < n; ++i) {
     even[i] = in[2 * i];
     if (2 * i + 1 < n) odd[i] = in[2 * i + 1];
   }
@@ -475,7 +477,7 @@ void InterleaveAddBias(const float* a, const float* b, int n, float bias, float*
     return;
   }
 #endif
-  for (int i = 0; i < n; ++i) {
+  for (std::ptrdiff_t i = 0; i < n; ++i) {
     o[2 * i] = a[i] + bias;
     o[2 * i + 1] = b[i] + bias;
   }
@@ -550,7 +552,7 @@ void SplitFour(const float* in, int n, float* const* p) {
     return;
   }
 #endif
-  for (int j = 0; j < n; ++j) p[j % 4][j / 4] = in[j];
+  for (std::ptrdiff_t j = 0; j < n; ++j) p[j % 4][j / 4] = in[j];
 }
 
 void MergeFourAddBias(const float* const* p, int n, float bias, float* o) {
@@ -560,7 +562,9 @@ void MergeFourAddBias(const float* const* p, int n, float bias, float* o) {
     return;
   }
 #endif
-  for (int j = 0; j < 4 * n; ++j) o[j] = p[j % 4][j / 4] + bias;
+  for (std::ptrdiff_t j = 0; j < 4 * static_cast<std::ptrdiff_t>(n); ++j) {
+    o[j] = p[j % 4][j / 4] + bias;
+  }
 }
 
 void WinogradInputRow(const float* const (*phase)[4], int n, float* v, std::size_t stride) {
@@ -588,7 +592,7 @@ void WinogradOutputRow(const float* m, std::size_t stride, int n, float bias, fl
 #else
   WinogradOutputBody(m, stride, n, out);
 #endif
-  for (int u = 0; u < 4; ++u) MergeFourAddBias(out + 4 * u, n, bias, rows[u]);
+  for (std::ptrdiff_t u = 0; u < 4; ++u) MergeFourAddBias(out + 4 * u, n, bias, rows[u]);
 }
 
 void SigmoidInPlace(float* v, std::size_t n) {

@@ -212,7 +212,7 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
           const float* row = rows + padded_plane * plane +
                              static_cast<std::size_t>(oy * stride_y_ + ky) * padded_w;
           for (int kx = 0; kx < kernel_; ++kx) {
-            sources[static_cast<std::size_t>((plane * kernel_ + ky) * kernel_ + kx)] =
+            sources[(static_cast<std::size_t>(plane) * kernel_ + ky) * kernel_ + kx] =
                 stride_x_ == 2 ? (kx % 2 == 0 ? row : row + even_w) + kx / 2 : row + kx;
           }
         }
@@ -242,7 +242,8 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
         }
       }
       if (OtherActivation())
-        activation_->forwardSlice(y, y, out_h * out_w, out_h * out_w, 0, out_channels_);
+        activation_->forwardSlice(y, y, out_h * out_w, static_cast<std::size_t>(out_plane), 0,
+                                  out_channels_);
       return;
     }
     for (int c = 0; c < out_channels_; ++c) {
@@ -253,7 +254,8 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
       }
       if (OtherActivation()) {
         float* dst = y + c * out_plane;
-        activation_->forwardSlice(dst, dst, out_h * out_w, out_h * out_w, c, c + 1);
+        activation_->forwardSlice(dst, dst, out_h * out_w, static_cast<std::size_t>(out_plane), c,
+                                  c + 1);
       }
     }
   }
@@ -305,8 +307,8 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
     // padded rows 4t..4t+5, so each channel keeps eight, split four ways (the tiles' columns
     // step by 4), in a ring (slot p % 8 holds padded row p); per tile row four new rows per
     // channel are split into it.
-    const int phase_len = tiles_w + 1;
-    const std::size_t slot = 4 * static_cast<std::size_t>(phase_len);
+    const std::size_t phase_len = static_cast<std::size_t>(tiles_w) + 1;
+    const std::size_t slot = 4 * phase_len;
     ring_.assign(slot * 8 * in_channels_, 0.0f);
     const auto slot_of = [&](int c, int p) {
       return ring_.data() + (static_cast<std::size_t>(c) * 8 + p % 8) * slot;
@@ -330,9 +332,10 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
     }
     const int block_rows = std::max(1, kWinogradBlockTiles / tiles_w);
     const float* phase[6][4];
-    out_rows_.resize(4 * 4 * static_cast<std::size_t>(tiles_w));
-    float* const rows[4] = {out_rows_.data(), out_rows_.data() + 4 * tiles_w,
-                            out_rows_.data() + 8 * tiles_w, out_rows_.data() + 12 * tiles_w};
+    const std::size_t row_floats = 4 * static_cast<std::size_t>(tiles_w);
+    out_rows_.resize(4 * row_floats);
+    float* const rows[4] = {out_rows_.data(), out_rows_.data() + row_floats,
+                            out_rows_.data() + 2 * row_floats, out_rows_.data() + 3 * row_floats};
     for (int ty0 = 0; ty0 < tiles_h; ty0 += block_rows) {
       const int block = std::min(block_rows, tiles_h - ty0);
       const std::size_t tiles = static_cast<std::size_t>(block) * tiles_w;
@@ -346,7 +349,7 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
           for (int a = 2; a < 6; ++a) split_row(c, top + a);
           for (int a = 0; a < 6; ++a) {
             const float* phase0 = slot_of(c, top + a);
-            for (int q = 0; q < 4; ++q) phase[a][q] = phase0 + q * phase_len;
+            for (std::size_t q = 0; q < 4; ++q) phase[a][q] = phase0 + q * phase_len;
           }
           WinogradInputRow(phase, tiles_w,
                            wide_.data() + c * tiles + static_cast<std::size_t>(r) * tiles_w,
@@ -375,7 +378,8 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
       }
     }
     if (OtherActivation()) {
-      activation_->forwardSlice(y, y, height * width, height * width, 0, out_channels_);
+      activation_->forwardSlice(y, y, height * width, static_cast<std::size_t>(height) * width, 0,
+                                out_channels_);
     }
   }
 
@@ -713,9 +717,9 @@ class SoftmaxLayer final : public cv::dnn::Layer {
     column_.resize(static_cast<std::size_t>(channels));
     for (int o = 0; o < outer; ++o) {
       for (int i = 0; i < inner; ++i) {
-        for (int c = 0; c < channels; ++c) column_[c] = x[o * block + c * inner + i];
+        for (std::ptrdiff_t c = 0; c < channels; ++c) column_[c] = x[o * block + c * inner + i];
         SoftmaxRow(column_.data(), channels, log_, column_.data());
-        for (int c = 0; c < channels; ++c) y[o * block + c * inner + i] = column_[c];
+        for (std::ptrdiff_t c = 0; c < channels; ++c) y[o * block + c * inner + i] = column_[c];
       }
     }
   }
