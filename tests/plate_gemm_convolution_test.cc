@@ -23,6 +23,33 @@ struct ConvShape {
   int stride_x = 0;  // 0: the same as stride (which is then the row stride)
 };
 
+// A net of `first` and then `after` (named after0, after1, ...), on OpenCV's CPU backend.
+cv::dnn::Net Chain(cv::dnn::LayerParams first, std::vector<cv::dnn::LayerParams> after = {}) {
+  cv::dnn::Net net;
+  net.addLayerToPrev(first.name, first.type, first);
+  for (std::size_t i = 0; i < after.size(); ++i) {
+    after[i].name = "after" + std::to_string(i);
+    net.addLayerToPrev(after[i].name, after[i].type, after[i]);
+  }
+  net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+  net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+  return net;
+}
+
+// Random weights of `shape` (uniform in +-0.5) and, when `biases` > 0, that many biases (+-1).
+void AddRandomBlobs(cv::dnn::LayerParams* p, const std::vector<int>& shape, int biases,
+                    std::uint64_t seed) {
+  cv::Mat weights(shape, CV_32F);
+  cv::RNG rng(seed);
+  rng.fill(weights, cv::RNG::UNIFORM, -0.5, 0.5);
+  p->blobs.push_back(weights);
+  if (biases > 0) {
+    cv::Mat bias(1, biases, CV_32F);
+    rng.fill(bias, cv::RNG::UNIFORM, -1.0, 1.0);
+    p->blobs.push_back(bias);
+  }
+}
+
 // One convolution, followed by the given activation layers.
 cv::dnn::Net OneConvolution(const ConvShape& s,
                             const std::vector<cv::dnn::LayerParams>& activations);
@@ -54,25 +81,9 @@ cv::dnn::Net OneConvolution(const ConvShape& s,
   p.set("group", s.group);
   p.set("num_output", s.out_channels);
   p.set("bias_term", s.bias);
-  cv::Mat weights(std::vector<int>{s.out_channels, s.in_channels / s.group, s.kernel, s.kernel},
-                  CV_32F);
-  cv::RNG rng(11);
-  rng.fill(weights, cv::RNG::UNIFORM, -0.5, 0.5);
-  p.blobs.push_back(weights);
-  if (s.bias) {
-    cv::Mat bias(1, s.out_channels, CV_32F);
-    rng.fill(bias, cv::RNG::UNIFORM, -1.0, 1.0);
-    p.blobs.push_back(bias);
-  }
-  cv::dnn::Net net;
-  net.addLayerToPrev(p.name, p.type, p);
-  for (cv::dnn::LayerParams a : activations) {
-    a.name = "act" + std::to_string(net.getLayerNames().size());
-    net.addLayerToPrev(a.name, a.type, a);
-  }
-  net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
-  net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
-  return net;
+  AddRandomBlobs(&p, {s.out_channels, s.in_channels / s.group, s.kernel, s.kernel},
+                 s.bias ? s.out_channels : 0, 11);
+  return Chain(p, activations);
 }
 
 cv::Mat RandomInput(int channels, int height, int width) {
@@ -131,7 +142,7 @@ struct DeconvShape {
   bool bias;
 };
 
-cv::dnn::Net OneDeconvolution(const DeconvShape& s) {
+cv::dnn::LayerParams DeconvolutionParams(const DeconvShape& s) {
   cv::dnn::LayerParams p;
   p.name = "deconv";
   p.type = "Deconvolution";
@@ -140,21 +151,12 @@ cv::dnn::Net OneDeconvolution(const DeconvShape& s) {
   p.set("stride", s.stride);
   p.set("num_output", s.out_channels);
   p.set("bias_term", s.bias);
-  cv::Mat weights(std::vector<int>{s.in_channels, s.out_channels, s.kernel, s.kernel}, CV_32F);
-  cv::RNG rng(13);
-  rng.fill(weights, cv::RNG::UNIFORM, -0.5, 0.5);
-  p.blobs.push_back(weights);
-  if (s.bias) {
-    cv::Mat bias(1, s.out_channels, CV_32F);
-    rng.fill(bias, cv::RNG::UNIFORM, -1.0, 1.0);
-    p.blobs.push_back(bias);
-  }
-  cv::dnn::Net net;
-  net.addLayerToPrev(p.name, p.type, p);
-  net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
-  net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
-  return net;
+  AddRandomBlobs(&p, {s.in_channels, s.out_channels, s.kernel, s.kernel},
+                 s.bias ? s.out_channels : 0, 13);
+  return p;
 }
+
+cv::dnn::Net OneDeconvolution(const DeconvShape& s) { return Chain(DeconvolutionParams(s)); }
 
 TEST(GemmConvolutionTest, TransposedConvolutionWithStrideEqualToKernelMatchesOpenCv) {
   // The DB head's two (24->24 and 24->1, 2x2 stride 2, the first without a bias in the model),
@@ -175,13 +177,9 @@ TEST(GemmConvolutionTest, TransposedConvolutionWithStrideEqualToKernelMatchesOpe
 }
 
 // A transposed convolution followed by the given layers.
-cv::dnn::Net DeconvolutionThen(const DeconvShape& s, std::vector<cv::dnn::LayerParams> after) {
-  cv::dnn::Net net = OneDeconvolution(s);
-  for (std::size_t i = 0; i < after.size(); ++i) {
-    after[i].name = "after" + std::to_string(i);
-    net.addLayerToPrev(after[i].name, after[i].type, after[i]);
-  }
-  return net;
+cv::dnn::Net DeconvolutionThen(const DeconvShape& s,
+                               const std::vector<cv::dnn::LayerParams>& after) {
+  return Chain(DeconvolutionParams(s), after);
 }
 
 cv::Mat RandomRow(int n, std::uint64_t seed, double low, double high) {
@@ -259,20 +257,8 @@ cv::dnn::Net OneInnerProduct(int inner, int outputs, int axis, bool bias) {
   p.set("num_output", outputs);
   p.set("bias_term", bias);
   p.set("axis", axis);
-  cv::Mat weights(outputs, inner, CV_32F);
-  cv::RNG rng(17);
-  rng.fill(weights, cv::RNG::UNIFORM, -0.5, 0.5);
-  p.blobs.push_back(weights);
-  if (bias) {
-    cv::Mat b(1, outputs, CV_32F);
-    rng.fill(b, cv::RNG::UNIFORM, -1.0, 1.0);
-    p.blobs.push_back(b);
-  }
-  cv::dnn::Net net;
-  net.addLayerToPrev(p.name, p.type, p);
-  net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
-  net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
-  return net;
+  AddRandomBlobs(&p, {outputs, inner}, bias ? outputs : 0, 17);
+  return Chain(p);
 }
 
 TEST(GemmConvolutionTest, InnerProductByConstantWeightsMatchesOpenCv) {
@@ -311,11 +297,7 @@ cv::dnn::Net OneSoftmax(int axis, bool log) {
   p.type = "Softmax";
   p.set("axis", axis);
   p.set("log_softmax", log);
-  cv::dnn::Net net;
-  net.addLayerToPrev(p.name, p.type, p);
-  net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
-  net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
-  return net;
+  return Chain(p);
 }
 
 TEST(GemmConvolutionTest, SoftmaxMatchesOpenCvOnEveryAxis) {
@@ -347,11 +329,7 @@ cv::dnn::Net OnePooling(const std::string& pool, bool global) {
     p.set("kernel_size", 2);
     p.set("stride", 2);
   }
-  cv::dnn::Net net;
-  net.addLayerToPrev(p.name, p.type, p);
-  net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
-  net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
-  return net;
+  return Chain(p);
 }
 
 TEST(GemmConvolutionTest, GlobalAveragePoolingMatchesOpenCvAndOtherPoolingStaysOpenCvs) {

@@ -32,18 +32,38 @@ constexpr const char* kGemmInnerProductType = "PortcullisGemmInnerProduct";
 constexpr const char* kSoftmaxType = "PortcullisSoftmax";
 constexpr const char* kGlobalAveragePoolType = "PortcullisGlobalAveragePool";
 
+// One float input, one float output, both continuous: the only form the layers below take (the
+// networks' tensors always are). Run gets them unpacked.
+class SingleInputLayer : public cv::dnn::Layer {
+ public:
+  using cv::dnn::Layer::Layer;
+
+  void forward(cv::InputArrayOfArrays inputs_arr, cv::OutputArrayOfArrays outputs_arr,
+               cv::OutputArrayOfArrays /*internals*/) final {
+    std::vector<cv::Mat> inputs, outputs;
+    inputs_arr.getMatVector(inputs);
+    outputs_arr.getMatVector(outputs);
+    CV_Assert(inputs.size() == 1 && outputs.size() == 1 && inputs[0].type() == CV_32F &&
+              inputs[0].isContinuous() && outputs[0].isContinuous());
+    Run(inputs[0], outputs[0]);
+  }
+
+ protected:
+  virtual void Run(const cv::Mat& in, cv::Mat& out) = 0;
+};
+
 // max(0, x): a ReLU layer without a negative slope.
 bool IsPlainRelu(const cv::dnn::Layer& layer) {
   const auto* relu = dynamic_cast<const cv::dnn::ReLULayer*>(&layer);
   return relu != nullptr && relu->negativeSlope == 0.0f;
 }
 
-class GemmConvolutionLayer final : public cv::dnn::Layer {
+class GemmConvolutionLayer final : public SingleInputLayer {
  public:
   // weights: [Cout, Cin, k, k] (dense) or [C, 1, k, k] (depthwise); bias: Cout values or empty.
   GemmConvolutionLayer(const cv::dnn::LayerParams& params, const cv::Mat& weights,
                        const cv::Mat& bias, bool depthwise, int stride_y, int stride_x)
-      : cv::dnn::Layer(params),
+      : SingleInputLayer(params),
         out_channels_(weights.size[0]),
         in_channels_(depthwise ? weights.size[0] : weights.size[1]),
         kernel_(weights.size[2]),
@@ -114,15 +134,7 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
     return true;
   }
 
-  void forward(cv::InputArrayOfArrays inputs_arr, cv::OutputArrayOfArrays outputs_arr,
-               cv::OutputArrayOfArrays /*internals*/) override {
-    std::vector<cv::Mat> inputs, outputs;
-    inputs_arr.getMatVector(inputs);
-    outputs_arr.getMatVector(outputs);
-    CV_Assert(inputs.size() == 1 && outputs.size() == 1 && inputs[0].type() == CV_32F &&
-              inputs[0].isContinuous() && outputs[0].isContinuous());
-    const cv::Mat& in = inputs[0];
-    cv::Mat& out = outputs[0];
+  void Run(const cv::Mat& in, cv::Mat& out) override {
     const int batch = in.size[0], height = in.size[2], width = in.size[3];
     const int plane = out.size[2] * out.size[3];
     for (int n = 0; n < batch; ++n) {
@@ -438,12 +450,12 @@ class GemmConvolutionLayer final : public cv::dnn::Layer {
 //   Y[(co, dy, dx), y*W + x] = sum_ci W[ci, co, dy, dx] * in[ci, y*W + x]
 // followed by placing Y's rows in the output: out[co, k*y + dy, k*x + dx] = bias[co] + Y[...].
 // OpenCV 4.6 runs the detector's 24->24 one at ~4 G multiply-adds/s (17 ms at 960x544).
-class GemmDeconvolutionLayer final : public cv::dnn::Layer {
+class GemmDeconvolutionLayer final : public SingleInputLayer {
  public:
   // weights: [Cin, Cout, k, k], as ONNX and OpenCV store them; bias: Cout values or empty.
   GemmDeconvolutionLayer(const cv::dnn::LayerParams& params, const cv::Mat& weights,
                          const cv::Mat& bias)
-      : cv::dnn::Layer(params),
+      : SingleInputLayer(params),
         in_channels_(weights.size[0]),
         out_channels_(weights.size[1]),
         kernel_(weights.size[2]) {
@@ -519,15 +531,7 @@ class GemmDeconvolutionLayer final : public cv::dnn::Layer {
     return activation_ != Activation::kNone;
   }
 
-  void forward(cv::InputArrayOfArrays inputs_arr, cv::OutputArrayOfArrays outputs_arr,
-               cv::OutputArrayOfArrays /*internals*/) override {
-    std::vector<cv::Mat> inputs, outputs;
-    inputs_arr.getMatVector(inputs);
-    outputs_arr.getMatVector(outputs);
-    CV_Assert(inputs.size() == 1 && outputs.size() == 1 && inputs[0].type() == CV_32F &&
-              inputs[0].isContinuous() && outputs[0].isContinuous());
-    const cv::Mat& in = inputs[0];
-    cv::Mat& out = outputs[0];
+  void Run(const cv::Mat& in, cv::Mat& out) override {
     const int height = in.size[2], width = in.size[3], plane = height * width;
     const int taps = kernel_ * kernel_, out_w = width * kernel_;
     products_.resize(static_cast<std::size_t>(out_channels_) * taps * plane);
@@ -606,13 +610,13 @@ cv::Ptr<cv::dnn::Layer> CreateDeconvolution(cv::dnn::LayerParams& params) {
 // A fully connected layer with constant weights (an ONNX MatMul or Gemm by a constant: the
 // recogniser's projections and its 6625-class CTC head, which OpenCV 4.6 runs at ~7 G
 // multiply-adds/s): out[m, :] = W . in[m, :] + bias, one BLAS product for all m.
-class GemmInnerProductLayer final : public cv::dnn::Layer {
+class GemmInnerProductLayer final : public SingleInputLayer {
  public:
   // weights: [N, K] (OpenCV's layout); bias: N values or empty; axis: the first input dimension
   // folded into K (negative counts from the end).
   GemmInnerProductLayer(const cv::dnn::LayerParams& params, const cv::Mat& weights,
                         const cv::Mat& bias, int axis)
-      : cv::dnn::Layer(params),
+      : SingleInputLayer(params),
         outputs_(weights.size[0]),
         inner_(weights.size[1]),
         axis_(axis),
@@ -635,20 +639,14 @@ class GemmInnerProductLayer final : public cv::dnn::Layer {
     return false;
   }
 
-  void forward(cv::InputArrayOfArrays inputs_arr, cv::OutputArrayOfArrays outputs_arr,
-               cv::OutputArrayOfArrays /*internals*/) override {
-    std::vector<cv::Mat> inputs, outputs;
-    inputs_arr.getMatVector(inputs);
-    outputs_arr.getMatVector(outputs);
-    CV_Assert(inputs.size() == 1 && outputs.size() == 1 && inputs[0].type() == CV_32F &&
-              inputs[0].isContinuous() && outputs[0].isContinuous());
-    const int rows = static_cast<int>(inputs[0].total() / static_cast<std::size_t>(inner_));
-    auto* y = outputs[0].ptr<float>();
+  void Run(const cv::Mat& in, cv::Mat& out) override {
+    const int rows = static_cast<int>(in.total() / static_cast<std::size_t>(inner_));
+    auto* y = out.ptr<float>();
     for (int m = 0; m < rows; ++m) {
       std::copy(bias_.begin(), bias_.end(), y + static_cast<std::ptrdiff_t>(m) * outputs_);
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, outputs_, inner_, 1.0f,
-                inputs[0].ptr<float>(), inner_, weights_.data(), inner_, 1.0f, y, outputs_);
+                in.ptr<float>(), inner_, weights_.data(), inner_, 1.0f, y, outputs_);
   }
 
  private:
@@ -677,10 +675,10 @@ cv::Ptr<cv::dnn::Layer> CreateInnerProduct(cv::dnn::LayerParams& params) {
 
 // Softmax over one axis (as OpenCV's layer computes it), rows in AVX2 (conv_kernels.h): the
 // recogniser's 6625-class output was 11% of its time at ~8 ns per value.
-class SoftmaxLayer final : public cv::dnn::Layer {
+class SoftmaxLayer final : public SingleInputLayer {
  public:
   explicit SoftmaxLayer(const cv::dnn::LayerParams& params)
-      : cv::dnn::Layer(params),
+      : SingleInputLayer(params),
         axis_(params.get<int>("axis", 1)),
         log_(params.get<bool>("log_softmax", false)) {
     type = kSoftmaxType;
@@ -694,21 +692,15 @@ class SoftmaxLayer final : public cv::dnn::Layer {
     return false;
   }
 
-  void forward(cv::InputArrayOfArrays inputs_arr, cv::OutputArrayOfArrays outputs_arr,
-               cv::OutputArrayOfArrays /*internals*/) override {
-    std::vector<cv::Mat> inputs, outputs;
-    inputs_arr.getMatVector(inputs);
-    outputs_arr.getMatVector(outputs);
-    CV_Assert(inputs.size() == 1 && outputs.size() == 1 && inputs[0].type() == CV_32F &&
-              inputs[0].isContinuous() && outputs[0].isContinuous());
-    const cv::dnn::MatShape shape = cv::dnn::shape(inputs[0]);
+  void Run(const cv::Mat& in, cv::Mat& out) override {
+    const cv::dnn::MatShape shape = cv::dnn::shape(in);
     const int dims = static_cast<int>(shape.size());
     const int axis = axis_ < 0 ? axis_ + dims : axis_;
     CV_Assert(axis >= 0 && axis < dims);
     const int outer = cv::dnn::total(shape, 0, axis), channels = shape[axis];
     const int inner = cv::dnn::total(shape, axis + 1);
-    const float* x = inputs[0].ptr<float>();
-    auto* y = outputs[0].ptr<float>();
+    const float* x = in.ptr<float>();
+    auto* y = out.ptr<float>();
     const std::ptrdiff_t block = static_cast<std::ptrdiff_t>(channels) * inner;
     if (inner == 1) {
       for (int o = 0; o < outer; ++o) SoftmaxRow(x + o * block, channels, log_, y + o * block);
@@ -736,9 +728,9 @@ cv::Ptr<cv::dnn::Layer> CreateSoftmax(cv::dnn::LayerParams& params) {
 
 // Global average pooling (the squeeze-and-excitation blocks' per-channel means): OpenCV 4.6
 // takes twice memory speed over it (2.2 ms for the detector's largest, 12 MB at 960x544).
-class GlobalAveragePoolLayer final : public cv::dnn::Layer {
+class GlobalAveragePoolLayer final : public SingleInputLayer {
  public:
-  explicit GlobalAveragePoolLayer(const cv::dnn::LayerParams& params) : cv::dnn::Layer(params) {
+  explicit GlobalAveragePoolLayer(const cv::dnn::LayerParams& params) : SingleInputLayer(params) {
     type = kGlobalAveragePoolType;
   }
 
@@ -750,17 +742,11 @@ class GlobalAveragePoolLayer final : public cv::dnn::Layer {
     return false;
   }
 
-  void forward(cv::InputArrayOfArrays inputs_arr, cv::OutputArrayOfArrays outputs_arr,
-               cv::OutputArrayOfArrays /*internals*/) override {
-    std::vector<cv::Mat> inputs, outputs;
-    inputs_arr.getMatVector(inputs);
-    outputs_arr.getMatVector(outputs);
-    CV_Assert(inputs.size() == 1 && outputs.size() == 1 && inputs[0].type() == CV_32F &&
-              inputs[0].isContinuous() && outputs[0].isContinuous());
-    const std::size_t planes = static_cast<std::size_t>(inputs[0].size[0]) * inputs[0].size[1];
-    const std::size_t plane = static_cast<std::size_t>(inputs[0].size[2]) * inputs[0].size[3];
-    const float* x = inputs[0].ptr<float>();
-    auto* y = outputs[0].ptr<float>();
+  void Run(const cv::Mat& in, cv::Mat& out) override {
+    const std::size_t planes = static_cast<std::size_t>(in.size[0]) * in.size[1];
+    const std::size_t plane = static_cast<std::size_t>(in.size[2]) * in.size[3];
+    const float* x = in.ptr<float>();
+    auto* y = out.ptr<float>();
     for (std::size_t c = 0; c < planes; ++c) {
       y[c] = SumFloats(x + c * plane, plane) / static_cast<float>(plane);
     }
