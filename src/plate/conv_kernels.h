@@ -1,12 +1,14 @@
-// The element-wise inner loops of the product-form convolutions (gemm_convolution.h): one
-// depthwise output row, a bias and activation pass, a bias fill, a stride-2 column split, the
-// transposed convolution's row interleave and the Winograd transforms.
+// The inner loops of the networks' replacement layers (gemm_convolution.h): one depthwise or
+// few-channel output row, the bias and activation epilogues, a bias fill, stride-2 and stride-4
+// column splits and merges, the Winograd F(4x4, 3x3) transforms, softmax, sigmoid and sums.
 //
-// The project builds for baseline x86-64 (SSE2) at -O2, where GCC vectorises neither loop: a
-// profile of the detector at 960x544 put 38% of its time in these loops as scalar code. Each has
-// an AVX2 form, chosen at run time when the CPU has AVX2, and a portable form. Both do the same
-// operations in the same order (separate multiplies and adds, no fused multiply-add), so their
-// results are bit-identical: reads do not change with the CPU.
+// The project builds for baseline x86-64 (SSE2) at -O2, where GCC vectorises none of these loops:
+// a profile of the detector at 960x544 put 38% of its time in them as scalar code. Each has an
+// AVX2 (+FMA) form, chosen at run time when the CPU has both, and a portable form. Where a
+// comment below says so, both forms do the same operations in the same order (std::fma where the
+// vector form fuses; this file is built with -ffp-contract=off so the compiler fuses nothing on
+// its own), so reads do not change with the CPU; softmax, sigmoid and sums vectorise their
+// reductions or e^x and agree to float rounding only.
 #pragma once
 
 #include <cstddef>
@@ -24,14 +26,14 @@ struct Epilogue {
 };
 
 // o[x] = epilogue(bias + sum_{t < taps} w[t] * src[t][x]) for x < n, summed in tap order, each
-// step one fused multiply-add (std::fma in the portable loop: the same bits, and hardware FMA
+// step one fused multiply-add (std::fma in the portable loop: the same bits; hardware FMA
 // wherever the compiler targets it; glibc computes it exactly in software elsewhere).
 void DepthwiseRow(const float* const* src, const float* w, int taps, float bias,
                   const Epilogue& epilogue, int n, float* o);
 void DepthwiseRowPortable(const float* const* src, const float* w, int taps, float bias,
                           const Epilogue& epilogue, int n, float* o);
 
-// v[i] = epilogue(v[i] + bias) for i < n.
+// v[i] = epilogue(v[i] + bias) for i < n (both forms: the same bits).
 void AddBiasAndFinish(float* v, std::size_t n, float bias, const Epilogue& epilogue);
 void AddBiasAndFinishPortable(float* v, std::size_t n, float bias, const Epilogue& epilogue);
 // v[i] = epilogue(v[i]) for i < n (the bias is in already).
@@ -53,7 +55,8 @@ void SplitFour(const float* in, int n, float* const* p);
 // o[4i + q] = p[q][i] + bias for i < n: its inverse, with a bias.
 void MergeFourAddBias(const float* const* p, int n, float bias, float* o);
 
-// Winograd F(4x4, 3x3) transforms of one row of tiles (gemm_convolution.cc has the method).
+// Winograd F(4x4, 3x3) transforms of one row of tiles (gemm_convolution.cc has the method); both
+// forms are one template: the same bits.
 // Input: tile x covers columns 4x..4x+5 of six consecutive zero-padded input rows, given split
 // four ways (phase[r][q][i] = row_r[4i + q], each at least n + 1 long); writes the tile's 36
 // transformed values V[xi] = (B^T d B)[xi / 6][xi % 6] at v[xi * stride + x], for x < n.

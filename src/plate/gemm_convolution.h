@@ -21,8 +21,11 @@
 // Fully connected layers by constant weights (ONNX MatMul by a constant: the recogniser's
 // projections and its CTC head) are one product too; a product of two inputs stays OpenCV's.
 // Dense convolutions over few input channels (Cin * k * k <= 32: the detector's 3 -> 16 first
-// layer, at stride 1 or 2) sum their rows directly, like depthwise ones. Softmax layers (the
-// recogniser's 6625-class output) compute the same function with a vectorised e^x.
+// layer, at stride 1 or 2) sum their rows directly, like depthwise ones. The per-channel affine
+// layers (Scale, BatchNorm, Power) after a replaced transposed convolution fold into it, and a
+// ReLU or Sigmoid after it is applied as its rows are written. Softmax layers (the recogniser's
+// 6625-class output) compute the same function with a vectorised e^x, and global average
+// pooling (the SE blocks) is a vectorised sum. Everything else is OpenCV's.
 #pragma once
 
 #include <functional>
@@ -38,8 +41,8 @@ namespace portcullis::plate {
 cv::dnn::Net ReadNetWithGemmConvolutions(const std::vector<uchar>& model);
 
 // The Net that `build` makes (e.g. by readNetFromONNX or Net::addLayer), with its eligible
-// convolutions in product form: OpenCV's "Convolution" constructor is replaced while it runs and
-// while the layers are created.
+// layers replaced as above: OpenCV's "Convolution", "Deconvolution", "InnerProduct", "Softmax"
+// and "Pooling" constructors are replaced while it runs and while the layers are created.
 cv::dnn::Net BuildWithGemmConvolutions(const std::function<cv::dnn::Net()>& build);
 
 // Number of convolution layers of `net` (transposed ones included) that run as BLAS products.
