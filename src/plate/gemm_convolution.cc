@@ -214,14 +214,13 @@ class GemmConvolutionLayer final : public SingleInputLayer {
         }
       }
     };
-    const float* rows = padded_.data();
     const int taps = kernel_ * kernel_ * (depthwise_ ? 1 : in_channels_);
     std::vector<const float*> sources(static_cast<std::size_t>(taps));
     // Sources of output row oy, in the weights' order (input channel, ky, kx).
     const auto point = [&](int oy) {
       for (int plane = 0; plane < planes; ++plane) {
         for (int ky = 0; ky < kernel_; ++ky) {
-          const float* row = rows + padded_plane * plane +
+          const float* row = padded_.data() + padded_plane * plane +
                              static_cast<std::size_t>(oy * stride_y_ + ky) * padded_w;
           for (int kx = 0; kx < kernel_; ++kx) {
             sources[(static_cast<std::size_t>(plane) * kernel_ + ky) * kernel_ + kx] =
@@ -230,10 +229,11 @@ class GemmConvolutionLayer final : public SingleInputLayer {
         }
       }
     };
-    const auto row_out = [&](int co, int oy) {
-      DepthwiseRow(sources.data(), taps_.data() + static_cast<std::ptrdiff_t>(co) * taps, taps,
-                   bias_[static_cast<std::size_t>(co)], epilogue_, out_w,
-                   y + (static_cast<std::ptrdiff_t>(co) * out_h + oy) * out_w);
+    // Output columns [x0, x0 + n) of row oy of channel co, from `src` (sources shifted by x0).
+    const auto row_out = [&](const float* const* src, int co, int oy, int x0, int n) {
+      DepthwiseRow(src, taps_.data() + static_cast<std::ptrdiff_t>(co) * taps, taps,
+                   bias_[static_cast<std::size_t>(co)], epilogue_, n,
+                   y + (static_cast<std::ptrdiff_t>(co) * out_h + oy) * out_w + x0);
     };
     const std::ptrdiff_t out_plane = static_cast<std::ptrdiff_t>(out_h) * out_w;
     if (!depthwise_) {
@@ -244,25 +244,23 @@ class GemmConvolutionLayer final : public SingleInputLayer {
       for (int oy = 0; oy < out_h; ++oy) {
         point(oy);
         for (int x0 = 0; x0 < out_w; x0 += kDirectBlockColumns) {
-          const int n = std::min(kDirectBlockColumns, out_w - x0);
           for (std::size_t t = 0; t < sources.size(); ++t) block[t] = sources[t] + x0;
           for (int co = 0; co < out_channels_; ++co) {
-            DepthwiseRow(block.data(), taps_.data() + static_cast<std::ptrdiff_t>(co) * taps, taps,
-                         bias_[static_cast<std::size_t>(co)], epilogue_, n,
-                         y + (static_cast<std::ptrdiff_t>(co) * out_h + oy) * out_w + x0);
+            row_out(block.data(), co, oy, x0, std::min(kDirectBlockColumns, out_w - x0));
           }
         }
       }
-      if (OtherActivation())
+      if (OtherActivation()) {
         activation_->forwardSlice(y, y, out_h * out_w, static_cast<std::size_t>(out_plane), 0,
                                   out_channels_);
+      }
       return;
     }
     for (int c = 0; c < out_channels_; ++c) {
       prepare(c, 0);
       for (int oy = 0; oy < out_h; ++oy) {
         point(oy);
-        row_out(c, oy);
+        row_out(sources.data(), c, oy, 0, out_w);
       }
       if (OtherActivation()) {
         float* dst = y + c * out_plane;
@@ -442,7 +440,7 @@ class GemmConvolutionLayer final : public SingleInputLayer {
   std::vector<float> winograd_;  // G g G^T: [36][Cout][Cin]; empty when not used
   std::vector<float> padded_, wide_, ring_, products_, out_rows_;  // scratch
   cv::Ptr<cv::dnn::ActivationLayer> activation_;
-  Epilogue epilogue_;  // HardSwish and a following affine Power layer, when fused
+  Epilogue epilogue_;  // HardSwish or ReLU, and a following affine Power layer, when fused
 };
 
 // A transposed convolution whose stride equals its kernel and that has no padding (the DB head's
