@@ -52,6 +52,21 @@ class SingleInputLayer : public cv::dnn::Layer {
   virtual void Run(const cv::Mat& in, cv::Mat& out) = 0;
 };
 
+// Scratch for the layers' forwards, one set per thread. A net runs its layers one at a time on
+// the thread that calls forward, so the layers of every net on that thread can share one set,
+// as large as the largest layer needs. Held per layer instead, it summed every layer's padded
+// input and product rows over every input size's net: each new size's first forward faulted in
+// tens of MB of fresh pages, and the detector held ~1.4 GB after a dozen sizes
+// (docs/plate-speed.md, "Memory").
+struct LayerScratch {
+  std::vector<float> padded, wide, ring, products, out_rows, column;
+};
+
+LayerScratch& ThreadScratch() {
+  thread_local LayerScratch scratch;
+  return scratch;
+}
+
 // max(0, x): a ReLU layer without a negative slope.
 bool IsPlainRelu(const cv::dnn::Layer& layer) {
   const auto* relu = dynamic_cast<const cv::dnn::ReLULayer*>(&layer);
@@ -190,18 +205,19 @@ class GemmConvolutionLayer final : public SingleInputLayer {
   // and odd columns, so that every tap reads contiguous floats: padded[r][2x + kx] is
   // (kx even ? even : odd)[r][x + kx/2].
   void ForwardRows(const float* x, int height, int width, int out_h, int out_w, float* y) {
+    LayerScratch& scratch = ThreadScratch();
     const int pad = kernel_ / 2;
     const int padded_w = width + 2 * pad, padded_h = height + 2 * pad;
     const int even_w = (padded_w + 1) / 2;
     const std::size_t padded_plane = static_cast<std::size_t>(padded_h) * padded_w;
     const int planes = depthwise_ ? 1 : in_channels_;  // held at once
-    padded_.assign(padded_plane * planes, 0.0f);
+    scratch.padded.assign(padded_plane * planes, 0.0f);
     // Input channel c into plane `plane`: the padding stays zero from the assign above, as every
     // pass writes the same positions. Split rows come straight from the input: padded column
     // 2i + e is input column 2i + e - pad, so the input's even columns land in the even half
     // when pad is even and in the odd half when it is odd, each after the padding's zeros.
     const auto prepare = [&](int c, int plane) {
-      float* padded = padded_.data() + padded_plane * plane;
+      float* padded = scratch.padded.data() + padded_plane * plane;
       for (int row = 0; row < height; ++row) {
         const float* in = x + (static_cast<std::size_t>(c) * height + row) * width;
         float* out = padded + static_cast<std::size_t>(row + pad) * padded_w;
@@ -220,7 +236,7 @@ class GemmConvolutionLayer final : public SingleInputLayer {
     const auto point = [&](int oy) {
       for (int plane = 0; plane < planes; ++plane) {
         for (int ky = 0; ky < kernel_; ++ky) {
-          const float* row = padded_.data() + padded_plane * plane +
+          const float* row = scratch.padded.data() + padded_plane * plane +
                              static_cast<std::size_t>(oy * stride_y_ + ky) * padded_w;
           for (int kx = 0; kx < kernel_; ++kx) {
             sources[(static_cast<std::size_t>(plane) * kernel_ + ky) * kernel_ + kx] =
@@ -311,6 +327,7 @@ class GemmConvolutionLayer final : public SingleInputLayer {
   }
 
   void ForwardWinograd(const float* x, int height, int width, float* y) {
+    LayerScratch& scratch = ThreadScratch();
     const int tiles_h = (height + 3) / 4, tiles_w = (width + 3) / 4;
     // The input, padded by 1 on the top and left and to whole tiles (plus 1) on the bottom and
     // right, is never stored (13 MB at 960 px, which would not stay in L2): tile row t reads
@@ -319,9 +336,9 @@ class GemmConvolutionLayer final : public SingleInputLayer {
     // channel are split into it.
     const std::size_t phase_len = static_cast<std::size_t>(tiles_w) + 1;
     const std::size_t slot = 4 * phase_len;
-    ring_.assign(slot * 8 * in_channels_, 0.0f);
+    scratch.ring.assign(slot * 8 * in_channels_, 0.0f);
     const auto slot_of = [&](int c, int p) {
-      return ring_.data() + (static_cast<std::size_t>(c) * 8 + p % 8) * slot;
+      return scratch.ring.data() + (static_cast<std::size_t>(c) * 8 + p % 8) * slot;
     };
     // Padded column c is input column c - 1: input column j lands in phase (j + 1) % 4 at
     // (j + 1) / 4. Columns past the input stay zero from the assign; a padding row is zeroed.
@@ -343,16 +360,17 @@ class GemmConvolutionLayer final : public SingleInputLayer {
     const int block_rows = std::max(1, kWinogradBlockTiles / tiles_w);
     const float* phase[6][4];
     const std::size_t row_floats = 4 * static_cast<std::size_t>(tiles_w);
-    out_rows_.resize(4 * row_floats);
-    float* const rows[4] = {out_rows_.data(), out_rows_.data() + row_floats,
-                            out_rows_.data() + 2 * row_floats, out_rows_.data() + 3 * row_floats};
+    scratch.out_rows.resize(4 * row_floats);
+    float* const rows[4] = {scratch.out_rows.data(), scratch.out_rows.data() + row_floats,
+                            scratch.out_rows.data() + 2 * row_floats,
+                            scratch.out_rows.data() + 3 * row_floats};
     for (int ty0 = 0; ty0 < tiles_h; ty0 += block_rows) {
       const int block = std::min(block_rows, tiles_h - ty0);
       const std::size_t tiles = static_cast<std::size_t>(block) * tiles_w;
       const std::size_t v_stride = tiles * in_channels_ + kWinogradStridePad;
       const std::size_t m_stride = tiles * out_channels_ + kWinogradStridePad;
-      wide_.resize(36 * v_stride);
-      products_.resize(36 * m_stride);
+      scratch.wide.resize(36 * v_stride);
+      scratch.products.resize(36 * m_stride);
       for (int r = 0; r < block; ++r) {
         const int top = 4 * (ty0 + r);  // first padded row of this tile row
         for (int c = 0; c < in_channels_; ++c) {
@@ -362,7 +380,7 @@ class GemmConvolutionLayer final : public SingleInputLayer {
             for (std::size_t q = 0; q < 4; ++q) phase[a][q] = phase0 + q * phase_len;
           }
           WinogradInputRow(phase, tiles_w,
-                           wide_.data() + c * tiles + static_cast<std::size_t>(r) * tiles_w,
+                           scratch.wide.data() + c * tiles + static_cast<std::size_t>(r) * tiles_w,
                            v_stride);
         }
       }
@@ -370,15 +388,16 @@ class GemmConvolutionLayer final : public SingleInputLayer {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out_channels_,
                     static_cast<int>(tiles), in_channels_, 1.0f,
                     winograd_.data() + xi * out_channels_ * in_channels_, in_channels_,
-                    wide_.data() + xi * v_stride, static_cast<int>(tiles), 0.0f,
-                    products_.data() + xi * m_stride, static_cast<int>(tiles));
+                    scratch.wide.data() + xi * v_stride, static_cast<int>(tiles), 0.0f,
+                    scratch.products.data() + xi * m_stride, static_cast<int>(tiles));
       }
       for (int co = 0; co < out_channels_; ++co) {
         float* dst = y + static_cast<std::ptrdiff_t>(co) * height * width;
         for (int r = 0; r < block; ++r) {
           const int out_row = 4 * (ty0 + r);
-          WinogradOutputRow(products_.data() + co * tiles + static_cast<std::size_t>(r) * tiles_w,
-                            m_stride, tiles_w, bias_[static_cast<std::size_t>(co)], rows);
+          WinogradOutputRow(
+              scratch.products.data() + co * tiles + static_cast<std::size_t>(r) * tiles_w,
+              m_stride, tiles_w, bias_[static_cast<std::size_t>(co)], rows);
           for (int dy = 0; dy < 4 && out_row + dy < height; ++dy) {
             float* o = dst + static_cast<std::ptrdiff_t>(out_row + dy) * width;
             std::memcpy(o, rows[dy], sizeof(float) * static_cast<std::size_t>(width));
@@ -395,23 +414,24 @@ class GemmConvolutionLayer final : public SingleInputLayer {
 
   // A k x k kernel, pad k/2: one product per tap over the padded input (see the header).
   void ForwardPadded(const float* x, int height, int width, float* y) {
+    LayerScratch& scratch = ThreadScratch();
     const int pad = kernel_ / 2;
     const int padded_w = width + 2 * pad, padded_h = height + 2 * pad;
     const std::size_t padded_plane = static_cast<std::size_t>(padded_h) * padded_w;
     // The last tap's view of the last channel runs 2*pad floats past the padded tensor.
-    padded_.assign(padded_plane * in_channels_ + 2 * static_cast<std::size_t>(pad), 0.0f);
+    scratch.padded.assign(padded_plane * in_channels_ + 2 * static_cast<std::size_t>(pad), 0.0f);
     for (int c = 0; c < in_channels_; ++c) {
       for (int row = 0; row < height; ++row) {
-        std::memcpy(padded_.data() + c * padded_plane +
+        std::memcpy(scratch.padded.data() + c * padded_plane +
                         static_cast<std::size_t>(row + pad) * padded_w + pad,
                     x + (static_cast<std::size_t>(c) * height + row) * width,
                     sizeof(float) * static_cast<std::size_t>(width));
       }
     }
     const int columns = height * padded_w;  // output rows at padded width
-    wide_.resize(static_cast<std::size_t>(out_channels_) * columns);
+    scratch.wide.resize(static_cast<std::size_t>(out_channels_) * columns);
     for (int co = 0; co < out_channels_; ++co) {
-      FillFloats(wide_.data() + static_cast<std::ptrdiff_t>(co) * columns,
+      FillFloats(scratch.wide.data() + static_cast<std::ptrdiff_t>(co) * columns,
                  static_cast<std::size_t>(columns), bias_[static_cast<std::size_t>(co)]);
     }
     const std::size_t tap_size = static_cast<std::size_t>(out_channels_) * in_channels_;
@@ -420,14 +440,14 @@ class GemmConvolutionLayer final : public SingleInputLayer {
         const std::size_t t = static_cast<std::size_t>(ky) * kernel_ + kx;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out_channels_, columns, in_channels_,
                     1.0f, taps_.data() + t * tap_size, in_channels_,
-                    padded_.data() + static_cast<std::size_t>(ky) * padded_w + kx,
-                    static_cast<int>(padded_plane), 1.0f, wide_.data(), columns);
+                    scratch.padded.data() + static_cast<std::size_t>(ky) * padded_w + kx,
+                    static_cast<int>(padded_plane), 1.0f, scratch.wide.data(), columns);
       }
     }
     for (int co = 0; co < out_channels_; ++co) {
       for (int row = 0; row < height; ++row) {
         std::memcpy(y + (static_cast<std::size_t>(co) * height + row) * width,
-                    wide_.data() + static_cast<std::size_t>(co) * columns +
+                    scratch.wide.data() + static_cast<std::size_t>(co) * columns +
                         static_cast<std::size_t>(row) * padded_w,
                     sizeof(float) * static_cast<std::size_t>(width));
       }
@@ -438,7 +458,6 @@ class GemmConvolutionLayer final : public SingleInputLayer {
   bool depthwise_;
   std::vector<float> taps_, bias_;
   std::vector<float> winograd_;  // G g G^T: [36][Cout][Cin]; empty when not used
-  std::vector<float> padded_, wide_, ring_, products_, out_rows_;  // scratch
   cv::Ptr<cv::dnn::ActivationLayer> activation_;
   Epilogue epilogue_;  // HardSwish or ReLU, and a following affine Power layer, when fused
 };
@@ -530,17 +549,19 @@ class GemmDeconvolutionLayer final : public SingleInputLayer {
   }
 
   void Run(const cv::Mat& in, cv::Mat& out) override {
+    LayerScratch& scratch = ThreadScratch();
     const int height = in.size[2], width = in.size[3], plane = height * width;
     const int taps = kernel_ * kernel_, out_w = width * kernel_;
-    products_.resize(static_cast<std::size_t>(out_channels_) * taps * plane);
+    scratch.products.resize(static_cast<std::size_t>(out_channels_) * taps * plane);
     for (int n = 0; n < in.size[0]; ++n) {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out_channels_ * taps, plane,
                   in_channels_, 1.0f, rows_.data(), in_channels_, in.ptr<float>(n), plane, 0.0f,
-                  products_.data(), plane);
+                  scratch.products.data(), plane);
       auto* y = out.ptr<float>(n);
       for (int co = 0; co < out_channels_; ++co) {
         const float b = bias_[static_cast<std::size_t>(co)];
-        const float* products = products_.data() + static_cast<std::size_t>(co) * taps * plane;
+        const float* products =
+            scratch.products.data() + static_cast<std::size_t>(co) * taps * plane;
         float* channel = y + static_cast<std::ptrdiff_t>(co) * plane * taps;
         for (int row = 0; row < height; ++row) {
           for (int dy = 0; dy < kernel_; ++dy) {
@@ -574,7 +595,6 @@ class GemmDeconvolutionLayer final : public SingleInputLayer {
   int in_channels_, out_channels_, kernel_;
   Activation activation_ = Activation::kNone;
   std::vector<float> rows_, bias_;  // rows_: [Cout * k * k, Cin]
-  std::vector<float> products_;     // scratch, reused across forwards
 };
 
 // The "Deconvolution" (ONNX ConvTranspose) constructor while a detector loads.
@@ -691,6 +711,7 @@ class SoftmaxLayer final : public SingleInputLayer {
   }
 
   void Run(const cv::Mat& in, cv::Mat& out) override {
+    LayerScratch& scratch = ThreadScratch();
     const cv::dnn::MatShape shape = cv::dnn::shape(in);
     const int dims = static_cast<int>(shape.size());
     const int axis = axis_ < 0 ? axis_ + dims : axis_;
@@ -704,12 +725,14 @@ class SoftmaxLayer final : public SingleInputLayer {
       for (int o = 0; o < outer; ++o) SoftmaxRow(x + o * block, channels, log_, y + o * block);
       return;
     }
-    column_.resize(static_cast<std::size_t>(channels));
+    scratch.column.resize(static_cast<std::size_t>(channels));
     for (int o = 0; o < outer; ++o) {
       for (int i = 0; i < inner; ++i) {
-        for (std::ptrdiff_t c = 0; c < channels; ++c) column_[c] = x[o * block + c * inner + i];
-        SoftmaxRow(column_.data(), channels, log_, column_.data());
-        for (std::ptrdiff_t c = 0; c < channels; ++c) y[o * block + c * inner + i] = column_[c];
+        for (std::ptrdiff_t c = 0; c < channels; ++c)
+          scratch.column[c] = x[o * block + c * inner + i];
+        SoftmaxRow(scratch.column.data(), channels, log_, scratch.column.data());
+        for (std::ptrdiff_t c = 0; c < channels; ++c)
+          y[o * block + c * inner + i] = scratch.column[c];
       }
     }
   }
@@ -717,7 +740,6 @@ class SoftmaxLayer final : public SingleInputLayer {
  private:
   int axis_;
   bool log_;
-  std::vector<float> column_;  // scratch: one softmax across an inner axis
 };
 
 cv::Ptr<cv::dnn::Layer> CreateSoftmax(cv::dnn::LayerParams& params) {
