@@ -106,7 +106,7 @@ int Usage() {
   std::fprintf(stderr,
                "usage: alpr_eval [--json] [--errors] [--reads FILE] [--limit N] "
                "[--detector-size N] [--detector-pixels N] [--gemm|--no-gemm] [--coarse-size N] "
-               "[--proposal-size N] [--region R] DIR ...\n");
+               "[--proposal-size N] [--second-look S] [--region R] DIR ...\n");
   return 2;
 }
 
@@ -123,6 +123,7 @@ int main(int argc, char** argv) {
   int proposal_size = plate::PlateReaderOptions{}.detector_proposal_max_side;
   int detector_pixels = plate::PlateReaderOptions{}.detector_max_pixels;
   bool gemm = plate::PlateReaderOptions{}.gemm_convolutions;
+  double second_look = plate::PlateReaderOptions{}.second_look_scale;
   std::string command = "alpr_eval";
   std::string reads_path;
   for (int i = 1; i < argc; ++i) {
@@ -152,6 +153,9 @@ int main(int argc, char** argv) {
       gemm = arg == "--gemm";
     } else if (arg == "--detector-pixels" && i + 1 < argc) {
       detector_pixels = std::stoi(argv[++i]);
+      command += std::string(" ") + argv[i];
+    } else if (arg == "--second-look" && i + 1 < argc) {
+      second_look = std::stod(argv[++i]);
       command += std::string(" ") + argv[i];
     } else if (arg == "--reads" && i + 1 < argc) {
       reads_path = argv[++i];
@@ -187,6 +191,7 @@ int main(int argc, char** argv) {
     options.detector_proposal_max_side = proposal_size;
     options.detector_max_pixels = detector_pixels;
     options.gemm_convolutions = gemm;
+    options.second_look_scale = second_look;
     std::unique_ptr<plate::PlateReader> reader;
     Status s = plate::PlateReader::Open(options, &reader);
     if (!s.ok()) {

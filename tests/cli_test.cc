@@ -289,6 +289,8 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
       {"plate", "read", image, "--stride", "0"},          // out of range
       {"plate", "read", image, "--max-plates", "many"},   // not a number
       {"plate", "read", image, "--detector-size", "10"},  // out of range
+      {"plate", "read", image, "--second-look", "1"},     // neither 0 nor in (1, 4]
+      {"plate", "read", image, "--second-look", "2x"},    // not a number
   };
   for (const auto& args : cases) {
     std::string joined;

@@ -1,5 +1,6 @@
 // The text detector's input size: the longer side capped by max_side and the area by max_pixels
-// (plate::StageStats records the size each run used), and the network runs at that size.
+// (plate::StageStats records the size each run used), enlarged by at most max_upscale, and the
+// network runs at that size.
 #include <cmath>
 #include <cstdlib>
 #include <memory>
@@ -64,6 +65,28 @@ TEST_F(DetectorSizeTest, MaxPixelsCapsTheAreaOfSquarerFramesOnly) {
   EXPECT_EQ(InputFor({1000, 1000}, options), cv::Size(544, 544));
   // A small image is never scaled up.
   EXPECT_EQ(InputFor({300, 300}, options), cv::Size(288, 288));
+}
+
+TEST_F(DetectorSizeTest, MaxUpscaleEnlargesSmallImagesUpToIt) {
+  DetectorOptions options;
+  options.max_side = 1280;
+  options.max_upscale = 2.0;
+  EXPECT_EQ(InputFor({320, 200}, options), cv::Size(640, 416));   // x2 (400 -> 416)
+  EXPECT_EQ(InputFor({800, 600}, options), cv::Size(1280, 960));  // x1.6: max_side first
+  options.max_pixels = 640 * 480;
+  EXPECT_EQ(InputFor({320, 240}, options), cv::Size(640, 480));  // x2 fits the budget exactly
+  EXPECT_EQ(InputFor({400, 300}, options), cv::Size(640, 480));  // x1.6: the budget first
+}
+
+TEST_F(DetectorSizeTest, MaxUpscaleOutsideOneToEightIsInvalidArgument) {
+  const cv::Mat image(64, 64, CV_8UC3, cv::Scalar(0, 0, 0));
+  std::vector<TextBox> boxes;
+  for (const double upscale : {0.5, 0.0, 9.0}) {
+    DetectorOptions options;
+    options.max_upscale = upscale;
+    EXPECT_EQ(detector_->Detect(image, options, &boxes).code(), Status::Code::kInvalidArgument)
+        << upscale;
+  }
 }
 
 TEST_F(DetectorSizeTest, NegativeMaxPixelsIsInvalidArgument) {

@@ -19,6 +19,7 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "plate/stage_stats.h"
 #include "portcullis/plate.h"
 #include "portcullis/plate_synth.h"
 #include "portcullis/status.h"
@@ -224,6 +225,10 @@ TEST(PlateReaderOpenTest, OutOfRangeOptionsAreInvalidArgument) {
   cases.back().options.detector_max_pixels = 100;
   cases.push_back({"detector_max_pixels -1", {}});
   cases.back().options.detector_max_pixels = -1;
+  for (double scale : {-1.0, 0.5, 1.0, 4.5}) {
+    cases.push_back({"second_look_scale out of range", {}});
+    cases.back().options.second_look_scale = scale;
+  }
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     std::unique_ptr<PlateReader> reader;
@@ -472,6 +477,72 @@ TEST_F(PlateReaderReadTest, TopNOneGivesExactlyOneCandidate) {
     ASSERT_EQ(p.candidates.size(), 1u) << p.text;
     EXPECT_EQ(p.candidates[0].text, p.text);
   }
+}
+
+// Second look: a plate too small for the first detector pass (max side 320 here, so that a
+// 100-px plate in a 1280x720 scene is ~25 px wide to the detector) is found when the detector
+// looks again at twice the size; with the second look off it is not read at all.
+TEST(PlateReaderSecondLookTest, ReadsAPlateTheFirstPassMissed) {
+  SynthSpec spec;
+  spec.text = "7KDT482";
+  spec.style = "us";
+  spec.plate_width = 100;
+  spec.noise_sigma = 2;
+  spec.seed = 41;
+  SynthTruth truth;
+  const cv::Mat image = RenderVehicleScene(spec, &truth);
+  for (const double scale : {0.0, 2.0}) {
+    SCOPED_TRACE(scale);
+    PlateReaderOptions options = WithRegion("us");
+    options.detector_max_side = 320;
+    options.second_look_scale = scale;
+    std::unique_ptr<PlateReader> reader = OpenOrNull(options);
+    ASSERT_NE(reader, nullptr);
+    std::vector<PlateRead> plates;
+    ThreadStageStats().Reset();
+    const Status s = reader->Read(image, &plates);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    if (scale == 0.0) {
+      EXPECT_TRUE(plates.empty()) << plates[0].text;
+      EXPECT_EQ(ThreadStageStats().detector_runs, 1);
+    } else {
+      ASSERT_FALSE(plates.empty());
+      EXPECT_EQ(plates[0].text, "7KDT482");
+      EXPECT_GE(Iou(plates[0].box, truth.box), 0.2);
+      EXPECT_EQ(ThreadStageStats().detector_runs, 2);
+      EXPECT_EQ(ThreadStageStats().detector_input_width, 640);  // the second pass's size
+    }
+  }
+}
+
+// An image the first pass reads costs no second look; one with nothing to read costs exactly
+// one, and still reads nothing.
+TEST(PlateReaderSecondLookTest, LooksAgainOnlyWhenNothingWasRead) {
+  PlateReaderOptions options = WithRegion("us");
+  options.detector_max_side = 320;
+  options.second_look_scale = 2.0;
+  std::unique_ptr<PlateReader> reader = OpenOrNull(options);
+  ASSERT_NE(reader, nullptr);
+  SynthSpec spec;
+  spec.text = "7KDT482";
+  spec.style = "us";
+  spec.plate_width = 160;
+  spec.noise_sigma = 2;
+  spec.seed = 41;
+  SynthTruth truth;
+  const cv::Mat image = RenderVehicleScene(spec, &truth);
+  std::vector<PlateRead> plates;
+  ThreadStageStats().Reset();
+  ASSERT_TRUE(reader->Read(image, &plates).ok());
+  ASSERT_FALSE(plates.empty());
+  EXPECT_EQ(plates[0].text, "7KDT482");
+  EXPECT_EQ(ThreadStageStats().detector_runs, 1);
+
+  const cv::Mat grey(480, 640, CV_8UC3, cv::Scalar(128, 128, 128));
+  ThreadStageStats().Reset();
+  ASSERT_TRUE(reader->Read(grey, &plates).ok());
+  EXPECT_TRUE(plates.empty());
+  EXPECT_EQ(ThreadStageStats().detector_runs, 2);
 }
 
 TEST_F(PlateReaderReadTest, BlankGreyImageHasNoPlate) {

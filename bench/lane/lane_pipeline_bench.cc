@@ -318,6 +318,7 @@ int main(int argc, char** argv) {
   reader_options.region = "us";
   reader_options.threads = 1;
   reader_options.detector_max_side = detector_side;
+  reader_options.second_look_scale = 0;  // as the lane agent runs it (src/lane/agent_parts.cc)
   std::unique_ptr<portcullis::plate::PlateReader> reader;
   const Status opened = portcullis::plate::PlateReader::Open(reader_options, &reader);
   if (!opened.ok()) {

@@ -76,6 +76,13 @@ struct PlateReaderOptions {
   // detector_max_side pass then looks only at the regions where that coarse map shows text
   // (there is no early exit: every box comes from the full-size pass). 0 disables it.
   int detector_proposal_max_side = 0;
+  // Second look: when the detector_max_side pass reads no plate at all, the detector looks once
+  // more with its size and pixel budget multiplied by this (enlarging a small image by up to as
+  // much), for a plate too small or distant for the first pass. It costs about scale^2 detector
+  // passes, on images without a read only, and gave US +3 of 103 on the development set
+  // (docs/benchmarks.md). A video or lane stream, where most frames hold no plate, sets 0 (off).
+  // 0 or in (1, 4].
+  double second_look_scale = 2.0;
   // Lines are recognised most plate-like first. By default reading stops at the first line that
   // reads as a confident, grammatical plate (a lane camera sees one vehicle at a time), which
   // saves most of the recognition cost; exhaustive = true recognises every candidate line, for

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <memory>
 #include <set>
+#include <sstream>
+#include <string>
 
 #include <iterator>
 
@@ -78,6 +80,7 @@ struct ReadFlags {
   int detector_size = plate::PlateReaderOptions{}.detector_max_side;
   int coarse_size = plate::PlateReaderOptions{}.coarse_detector_max_side;
   bool exhaustive = false;
+  double second_look = plate::PlateReaderOptions{}.second_look_scale;
   int stride = 2;
 };
 
@@ -113,8 +116,11 @@ void Emit(const nlohmann::json& record) {
   std::fflush(stdout);  // JSON Lines consumers read as we go
 }
 
-// Opens a reader configured by the flags; returns an exit code (kExitOk on success).
-int OpenReader(const ReadFlags& flags, std::unique_ptr<plate::PlateReader>* reader) {
+// Opens a reader configured by the flags; returns an exit code (kExitOk on success). A video's
+// reader takes no second look: most frames of a stream hold no plate, and the tracker sees a
+// vehicle's plate grow as it approaches.
+int OpenReader(const ReadFlags& flags, std::unique_ptr<plate::PlateReader>* reader,
+               bool for_video = false) {
   plate::PlateReaderOptions options;
   options.region = flags.region;
   options.top_n = flags.top;
@@ -123,6 +129,7 @@ int OpenReader(const ReadFlags& flags, std::unique_ptr<plate::PlateReader>* read
   options.detector_max_side = flags.detector_size;
   options.coarse_detector_max_side = flags.coarse_size;
   options.exhaustive = flags.exhaustive;
+  options.second_look_scale = for_video ? 0.0 : flags.second_look;
   Status s = plate::PlateReader::Open(options, reader);
   if (s.ok()) return kExitOk;
   std::fprintf(stderr, "portcullis: %s\n", s.ToString().c_str());
@@ -130,7 +137,7 @@ int OpenReader(const ReadFlags& flags, std::unique_ptr<plate::PlateReader>* read
 }
 
 int RunRead(const ReadFlags& flags) {
-  std::unique_ptr<plate::PlateReader> reader;
+  std::unique_ptr<plate::PlateReader> reader, video_reader;  // video_reader: opened at a video
   if (int code = OpenReader(flags, &reader); code != kExitOk) return code;
   Env* env = Env::Default();
   std::vector<Input> inputs = ExpandInputs(env, flags.paths);
@@ -144,18 +151,22 @@ int RunRead(const ReadFlags& flags) {
     Status status = input.status;
     std::vector<PlateRead> plates;
     if (status.ok() && plate::LooksLikeVideo(env, input.path)) {
+      if (!video_reader) {
+        if (int code = OpenReader(flags, &video_reader, true); code != kExitOk) return code;
+      }
       plate::VideoOptions video;
       video.frame_stride = flags.stride;
       bool any = false;
-      status = plate::ReadVideo(reader.get(), input.path, video, [&](const plate::PlatePass& pass) {
-        any = true;
-        if (flags.json) {
-          Emit(PassRecord(input.path, pass));
-        } else {
-          PrintHuman(input.path, {pass.best}, Status::Ok(),
-                     " @" + std::to_string(static_cast<long long>(pass.best_time_ms)) + "ms");
-        }
-      });
+      status = plate::ReadVideo(
+          video_reader.get(), input.path, video, [&](const plate::PlatePass& pass) {
+            any = true;
+            if (flags.json) {
+              Emit(PassRecord(input.path, pass));
+            } else {
+              PrintHuman(input.path, {pass.best}, Status::Ok(),
+                         " @" + std::to_string(static_cast<long long>(pass.best_time_ms)) + "ms");
+            }
+          });
       if (status.ok()) {
         if (!any && !flags.json) PrintHuman(input.path, {}, Status::Ok());
         progress.Update(++done);
@@ -315,6 +326,19 @@ void AddPlateCommands(CLI::App& app, int* exit_code) {
         ->check(CLI::Range(0, 4096));
     cmd->add_flag("--exhaustive", flags->exhaustive,
                   "Recognise every candidate line (several vehicles per image)");
+    cmd->add_option("--second-look", flags->second_look,
+                    "Image with no read: detect again at this multiple of --detector-size "
+                    "(0 disables; never on videos)")
+        ->check(CLI::Validator(
+            [](std::string& value) -> std::string {
+              double v = -1;
+              std::istringstream in(value);
+              in >> v;
+              return in && in.eof() && (v == 0.0 || (v > 1.0 && v <= 4.0))
+                         ? ""
+                         : "must be 0 or in (1, 4]";
+            },
+            "0 or (1,4]"));
   };
 
   CLI::App* read = plate_cmd->add_subcommand("read", "Read plates in images, directories, videos");

@@ -40,6 +40,9 @@ Status MakeDetector(const LaneAgentConfig& config, const CameraConfig& camera,
   plate::PlateReaderOptions plate_options;
   plate_options.model_dir = config.model_dir;
   plate_options.region = config.region;
+  // A camera stream: most frames hold no plate, and a vehicle's plate grows as it approaches,
+  // so an empty frame is not worth a second, closer look (plate.h).
+  plate_options.second_look_scale = 0;
   if (camera.plate_detector_max_side > 0) {
     plate_options.detector_max_side = camera.plate_detector_max_side;
   }

@@ -27,6 +27,7 @@ constexpr int kBeamWidth = 10;
 constexpr double kMinReportProbability = 0.02;  // reads less likely than this are not plates
 // A read whose probability times grammar prior reaches this ends a non-exhaustive search.
 constexpr double kConfidentScore = 0.85;
+constexpr int kMaxDetectorSide = 4096;  // the largest detector_max_side Open accepts
 
 // A candidate plate line: a detected text box, or two neighbouring ones joined.
 using Line = TextBox;
@@ -255,12 +256,22 @@ class PipelineReader final : public PlateReader {
       detector_options.max_side = size;
       detector_options.max_pixels = options_.detector_max_pixels;
       detector_options.proposal_max_side = options_.detector_proposal_max_side;
-      std::vector<TextBox> boxes;
-      PORTCULLIS_RETURN_IF_ERROR(detector_->Detect(bgr, detector_options, &boxes));
       bool confident = false;
-      PORTCULLIS_RETURN_IF_ERROR(
-          ReadLines(bgr, ProposeLines(boxes), &recognised, &reads, &confident));
+      PORTCULLIS_RETURN_IF_ERROR(Look(bgr, detector_options, &recognised, &reads, &confident));
       if (confident && !options_.exhaustive) break;
+    }
+    // Nothing read: look again, closer. The lines already read (and rejected) are not read again.
+    if (reads.empty() && options_.second_look_scale > 0) {
+      const double scale = options_.second_look_scale;
+      DetectorOptions detector_options;
+      detector_options.max_side = std::min(
+          kMaxDetectorSide, static_cast<int>(std::lround(options_.detector_max_side * scale)));
+      detector_options.max_pixels = static_cast<int>(
+          std::min<double>(static_cast<double>(kMaxDetectorSide) * kMaxDetectorSide,
+                           options_.detector_max_pixels * scale * scale));
+      detector_options.max_upscale = scale;
+      bool confident = false;
+      PORTCULLIS_RETURN_IF_ERROR(Look(bgr, detector_options, &recognised, &reads, &confident));
     }
     std::sort(reads.begin(), reads.end(),
               [](const Scored& a, const Scored& b) { return a.score > b.score; });
@@ -274,6 +285,14 @@ class PipelineReader final : public PlateReader {
       if (plates->size() >= static_cast<std::size_t>(options_.max_plates)) break;
     }
     return Status::Ok();
+  }
+
+  // One detector pass, then its lines read; see ReadLines.
+  Status Look(const cv::Mat& bgr, const DetectorOptions& detector_options,
+              std::vector<cv::Rect>* recognised, std::vector<Scored>* reads, bool* confident) {
+    std::vector<TextBox> boxes;
+    PORTCULLIS_RETURN_IF_ERROR(detector_->Detect(bgr, detector_options, &boxes));
+    return ReadLines(bgr, ProposeLines(boxes), recognised, reads, confident);
   }
 
   // Recognises lines (skipping ones read before) and appends their best reads. Stops early at a
@@ -346,7 +365,7 @@ Status PlateReader::Open(const PlateReaderOptions& options, std::unique_ptr<Plat
     return Status::InvalidArgument("max_plates must be in [1, 64]");
   }
   if (options.threads < 1) return Status::InvalidArgument("threads must be >= 1");
-  if (options.detector_max_side < 64 || options.detector_max_side > 4096) {
+  if (options.detector_max_side < 64 || options.detector_max_side > kMaxDetectorSide) {
     return Status::InvalidArgument("detector_max_side must be in [64, 4096]");
   }
   if (options.detector_max_pixels != 0 &&
@@ -356,6 +375,10 @@ Status PlateReader::Open(const PlateReaderOptions& options, std::unique_ptr<Plat
   if (options.coarse_detector_max_side != 0 &&
       (options.coarse_detector_max_side < 64 || options.coarse_detector_max_side > 4096)) {
     return Status::InvalidArgument("coarse_detector_max_side must be 0 or in [64, 4096]");
+  }
+  if (options.second_look_scale != 0 &&
+      !(options.second_look_scale > 1.0 && options.second_look_scale <= 4.0)) {
+    return Status::InvalidArgument("second_look_scale must be 0 or in (1, 4]");
   }
   if (options.detector_proposal_max_side != 0 &&
       (options.detector_proposal_max_side < 64 || options.detector_proposal_max_side > 4096)) {

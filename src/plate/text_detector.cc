@@ -318,14 +318,16 @@ Status TextDetector::Detect(const cv::Mat& bgr, const DetectorOptions& options,
   if (bgr.empty() || bgr.type() != CV_8UC3) {
     return Status::InvalidArgument("text detector needs a non-empty 8-bit BGR image");
   }
-  if (options.max_side < 32 || options.proposal_max_side < 0 || options.max_pixels < 0) {
+  if (options.max_side < 32 || options.proposal_max_side < 0 || options.max_pixels < 0 ||
+      !(options.max_upscale >= 1.0 && options.max_upscale <= 8.0)) {
     return Status::InvalidArgument(
-        "text detector: max_side must be >= 32, proposal_max_side and max_pixels >= 0");
+        "text detector: max_side must be >= 32, proposal_max_side and max_pixels >= 0, "
+        "max_upscale in [1, 8]");
   }
-  // Scale the longer side to max_side and the area to max_pixels (never up), both sides to
-  // multiples of 32 as the network's five stride-2 stages require.
+  // Scale the longer side to max_side and the area to max_pixels (up by at most max_upscale),
+  // both sides to multiples of 32 as the network's five stride-2 stages require.
   const int longer = std::max(bgr.cols, bgr.rows);
-  double scale = std::min(1.0, static_cast<double>(options.max_side) / longer);
+  double scale = std::min(options.max_upscale, static_cast<double>(options.max_side) / longer);
   if (options.max_pixels > 0) {
     const double area = static_cast<double>(bgr.cols) * bgr.rows;
     scale = std::min(scale, std::sqrt(static_cast<double>(options.max_pixels) / area));

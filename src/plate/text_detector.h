@@ -37,6 +37,9 @@ struct DetectorOptions {
   // (the detector's cost is proportional to them): a square frame at max_side costs 1.8 times a
   // 16:9 one. 0 = no limit beyond max_side.
   int max_pixels = 0;
+  // The image may be enlarged by up to this factor to reach max_side (1 = never enlarged): the
+  // reader's second look at an image in which it read nothing.
+  double max_upscale = 1.0;
   float bin_threshold = 0.3f;  // probability above which a pixel is text
   float box_threshold = 0.5f;  // minimum mean probability of a box
   float unclip_ratio = 1.6f;   // DB shrinks text regions in training; this grows them back

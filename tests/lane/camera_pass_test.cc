@@ -53,6 +53,7 @@ plate::PlateReader* SharedReader() {
     plate::PlateReaderOptions options;
     options.region = "us";
     options.detector_max_side = 480;
+    options.second_look_scale = 0;  // as the lane agent runs it (src/lane/agent_parts.cc)
     std::unique_ptr<plate::PlateReader> r;
     const Status status = plate::PlateReader::Open(options, &r);
     EXPECT_TRUE(status.ok()) << status.ToString();
