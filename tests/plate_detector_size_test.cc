@@ -89,6 +89,41 @@ TEST_F(DetectorSizeTest, MaxUpscaleOutsideOneToEightIsInvalidArgument) {
   }
 }
 
+// One Net per input size, bounded by count and by pixels; the least recently used goes first.
+TEST_F(DetectorSizeTest, NetCacheStaysWithinItsPixelAndCountLimits) {
+  std::unique_ptr<TextDetector> detector;  // its own: the limits are per detector
+  const Status opened = TextDetector::Open(ModelDir() + "/plate_det.onnx", &detector);
+  ASSERT_TRUE(opened.ok()) << opened.ToString();
+  DetectorOptions options;
+  options.max_side = 4096;  // every square below is its own input size
+  const auto detect = [&](int side) {
+    const cv::Mat image(side, side, CV_8UC3, cv::Scalar(120, 120, 120));
+    std::vector<TextBox> boxes;
+    const Status s = detector->Detect(image, options, &boxes);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+  };
+  detector->SetNetCacheLimits(1, std::int64_t{1} << 30);
+  detect(256);  // the nets Open built (640 x 640, and the proposal model's 64 x 64) go
+  EXPECT_EQ(detector->CachedNets(), 1u);
+  EXPECT_EQ(detector->CachedPixels(), 256 * 256);
+  detector->SetNetCacheLimits(8, 2 * 256 * 256);  // two 256-px nets fit, three do not
+  detect(224);
+  EXPECT_EQ(detector->CachedNets(), 2u);
+  detect(192);  // 256 + 224 + 192 squared is over: the least recently used (256) goes
+  EXPECT_EQ(detector->CachedNets(), 2u);
+  EXPECT_EQ(detector->CachedPixels(), 224 * 224 + 192 * 192);
+  detect(224);  // cached: nothing changes
+  EXPECT_EQ(detector->CachedPixels(), 224 * 224 + 192 * 192);
+  detect(512);  // larger than the whole budget: everything else goes, it stays while in use
+  EXPECT_EQ(detector->CachedNets(), 1u);
+  EXPECT_EQ(detector->CachedPixels(), 512 * 512);
+
+  detector->SetNetCacheLimits(2, std::int64_t{1} << 30);  // now the count binds
+  for (int side : {64, 96, 128}) detect(side);
+  EXPECT_EQ(detector->CachedNets(), 2u);
+  EXPECT_EQ(detector->CachedPixels(), 96 * 96 + 128 * 128);
+}
+
 TEST_F(DetectorSizeTest, NegativeMaxPixelsIsInvalidArgument) {
   const cv::Mat image(64, 64, CV_8UC3, cv::Scalar(0, 0, 0));
   DetectorOptions options;

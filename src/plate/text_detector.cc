@@ -70,11 +70,25 @@ Status TextDetector::Open(const std::string& model_path, std::unique_ptr<TextDet
   return Status::Ok();
 }
 
+void TextDetector::SetNetCacheLimits(std::size_t max_nets, std::int64_t max_pixels) {
+  max_nets_ = std::max<std::size_t>(1, max_nets);
+  max_pixels_ = std::max<std::int64_t>(0, max_pixels);
+}
+
+std::int64_t TextDetector::CachedPixels() const {
+  std::int64_t pixels = 0;
+  for (const auto& [key, cached] : nets_) {
+    pixels += static_cast<std::int64_t>(std::get<0>(key)) * std::get<1>(key);
+  }
+  return pixels;
+}
+
 cv::dnn::Net* TextDetector::NetFor(cv::Size input_size, bool region) {
   auto key = std::make_tuple(input_size.width, input_size.height, region);
   auto it = nets_.find(key);
   if (it == nets_.end()) {
-    if (nets_.size() >= kMaxNets) {
+    const std::int64_t pixels = static_cast<std::int64_t>(input_size.width) * input_size.height;
+    while (!nets_.empty() && (nets_.size() >= max_nets_ || CachedPixels() + pixels > max_pixels_)) {
       auto oldest = std::min_element(nets_.begin(), nets_.end(), [](const auto& a, const auto& b) {
         return a.second.last_use < b.second.last_use;
       });

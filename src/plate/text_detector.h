@@ -74,6 +74,13 @@ class TextDetector {
 
   Status Detect(const cv::Mat& bgr, const DetectorOptions& options, std::vector<TextBox>* boxes);
 
+  // Bounds the cache of per-input-size networks (below): at most max_nets of them, holding at
+  // most max_pixels input pixels together (a net's buffers grow with its input: ~85 MB per
+  // 0.5 MP). The least recently used go first; the one in use always stays, however large.
+  void SetNetCacheLimits(std::size_t max_nets, std::int64_t max_pixels);
+  [[nodiscard]] std::size_t CachedNets() const { return nets_.size(); }
+  [[nodiscard]] std::int64_t CachedPixels() const;
+
   // The post-processing alone, on a probability map (CV_32F, values in [0,1]) computed for an
   // image scaled by (scale_x, scale_y); boxes come back in unscaled image coordinates.
   static std::vector<TextBox> BoxesFromProbability(const cv::Mat& probability, float scale_x,
@@ -105,9 +112,11 @@ class TextDetector {
   std::vector<uchar> region_model_;
   std::vector<std::string> pool_layers_;  // "onnx_node!se_pool_<k>" in the whole-image model
   // OpenCV 4.6 returns zeros when one Net is reused with a new input size, so each input size
-  // gets its own Net (they share nothing but the serialized model). Proposal regions come in
-  // many sizes, so the cache is bounded: the least recently used Net goes first.
-  static constexpr std::size_t kMaxNets = 24;
+  // gets its own Net (they share nothing but the serialized model). Proposal regions and mixed
+  // image sizes come in many sizes, and a second look's are large, so the cache is bounded by
+  // count and by pixels (12 MP: ~2 GB of buffers): the least recently used Net goes first.
+  std::size_t max_nets_ = 24;
+  std::int64_t max_pixels_ = std::int64_t{12} << 20;
   std::map<std::tuple<int, int, bool>, CachedNet> nets_;
   std::uint64_t uses_ = 0;
 };
