@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/blas_threads.h"
+#include "common/huge_page_allocator.h"
 #include "plate/stage_stats.h"
 #include "portcullis/env.h"
 #include "portcullis/image.h"
@@ -105,7 +106,8 @@ Status LoadTruth(const std::string& dir, std::vector<Truth>* truths) {
 int Usage() {
   std::fprintf(stderr,
                "usage: alpr_eval [--json] [--errors] [--reads FILE] [--limit N] "
-               "[--detector-size N] [--detector-pixels N] [--gemm|--no-gemm] [--coarse-size N] "
+               "[--detector-size N] [--detector-pixels N] [--gemm|--no-gemm] [--no-memory-tuning] "
+               "[--coarse-size N] "
                "[--proposal-size N] [--second-look S] [--region R] DIR ...\n");
   return 2;
 }
@@ -124,6 +126,7 @@ int main(int argc, char** argv) {
   int detector_pixels = plate::PlateReaderOptions{}.detector_max_pixels;
   bool gemm = plate::PlateReaderOptions{}.gemm_convolutions;
   double second_look = plate::PlateReaderOptions{}.second_look_scale;
+  bool tune_memory = true;
   std::string command = "alpr_eval";
   std::string reads_path;
   for (int i = 1; i < argc; ++i) {
@@ -149,6 +152,8 @@ int main(int argc, char** argv) {
     } else if (arg == "--proposal-size" && i + 1 < argc) {
       proposal_size = std::stoi(argv[++i]);
       command += std::string(" ") + argv[i];
+    } else if (arg == "--no-memory-tuning") {
+      tune_memory = false;
     } else if (arg == "--gemm" || arg == "--no-gemm") {
       gemm = arg == "--gemm";
     } else if (arg == "--detector-pixels" && i + 1 < argc) {
@@ -172,6 +177,7 @@ int main(int argc, char** argv) {
   if (sets.empty()) {
     return Usage();
   }
+  if (tune_memory) portcullis::TuneMemoryForNetworks();  // as the product does
   std::vector<SetResult> results;
   std::ofstream reads_out;
   if (!reads_path.empty()) {

@@ -24,6 +24,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "common/blas_threads.h"
+#include "common/huge_page_allocator.h"
 #include "face/face_net.h"
 #include "portcullis/face.h"
 
@@ -231,6 +232,7 @@ int Run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   portcullis::ReexecWithKnownOpenBlasKernels(argv);  // as the product does (src/cli/main.cc)
+  portcullis::TuneMemoryForNetworks();               // likewise
   try {
     return Run(argc, argv);
   } catch (const std::exception& e) {

@@ -14,6 +14,7 @@
 #include "cli/serve_command.h"
 #include "cli/vault_command.h"
 #include "common/blas_threads.h"
+#include "common/huge_page_allocator.h"
 
 namespace {
 
@@ -49,6 +50,9 @@ int main(int argc, char** argv) {
   // Before anything else: a CPU that this OpenBLAS does not know would otherwise run its
   // generic kernels (1.3-1.8x slower engines; src/common/blas_threads.h).
   portcullis::ReexecWithKnownOpenBlasKernels(argv);
+  // A network's first run at a new input size faults in its buffers: large ones on huge pages,
+  // freed memory kept for the next image (src/common/huge_page_allocator.h).
+  portcullis::TuneMemoryForNetworks();
   // Engines report failures as Status; an exception here is a bug (or out of memory), and it
   // still gets a message and the documented exit code rather than an abort.
   try {

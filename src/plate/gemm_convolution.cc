@@ -9,6 +9,7 @@
 #include <opencv2/dnn/shape_utils.hpp>
 
 #include "common/blas_threads.h"
+#include "common/huge_page_allocator.h"
 #include "plate/conv_kernels.h"
 
 namespace portcullis::plate {
@@ -58,8 +59,11 @@ class SingleInputLayer : public cv::dnn::Layer {
 // input and product rows over every input size's net: each new size's first forward faulted in
 // tens of MB of fresh pages, and the detector held ~1.4 GB after a dozen sizes
 // (docs/plate-speed.md, "Memory").
+// The vectors are on huge pages once large (src/common/huge_page_allocator.h): a second look's
+// 2 MP input grows them to tens of MB, a quarter of the page faults of its first run.
 struct LayerScratch {
-  std::vector<float> padded, wide, ring, products, out_rows, column;
+  using Floats = std::vector<float, HugePageVectorAllocator<float>>;
+  Floats padded, wide, ring, products, out_rows, column;
 };
 
 LayerScratch& ThreadScratch() {
