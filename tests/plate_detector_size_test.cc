@@ -12,6 +12,7 @@
 
 #include "plate/stage_stats.h"
 #include "plate/text_detector.h"
+#include "portcullis/plate_synth.h"
 
 namespace portcullis::plate {
 namespace {
@@ -122,6 +123,46 @@ TEST_F(DetectorSizeTest, NetCacheStaysWithinItsPixelAndCountLimits) {
   for (int side : {64, 96, 128}) detect(side);
   EXPECT_EQ(detector->CachedNets(), 2u);
   EXPECT_EQ(detector->CachedPixels(), 96 * 96 + 128 * 128);
+}
+
+// Over its limits, the cache sets its least recently used net up again at the new size rather
+// than reading a new one: the boxes must be those of a net built for that size. (OpenCV fuses a
+// net's layers again when it sets it up again; a layer that folded the fused ones into its
+// weights twice made the probability map garbage.)
+TEST(DetectorNetReuseTest, ANetSetUpAgainAtANewSizeFindsWhatANewNetFinds) {
+  std::unique_ptr<TextDetector> reusing;
+  const Status opened =
+      TextDetector::Open(ModelDir() + "/plate_det.onnx", &reusing, /*gemm_convolutions=*/true);
+  ASSERT_TRUE(opened.ok()) << opened.ToString();
+  reusing->SetNetCacheLimits(1, std::int64_t{1} << 30);  // one net for every size
+  DetectorOptions options;
+  options.max_side = 4096;
+  for (const cv::Size size :
+       {cv::Size(1280, 720), cv::Size(960, 640), cv::Size(800, 800), cv::Size(1280, 720)}) {
+    SynthSpec spec;
+    spec.text = "7KQM482";
+    spec.image_width = size.width;
+    spec.image_height = size.height;
+    spec.seed = static_cast<std::uint32_t>(size.height);
+    SynthTruth truth;
+    const cv::Mat scene = RenderVehicleScene(spec, &truth);
+    std::vector<TextBox> got, expected;
+    ASSERT_TRUE(reusing->Detect(scene, options, &got).ok());
+    EXPECT_EQ(reusing->CachedNets(), 1u);
+    std::unique_ptr<TextDetector> fresh;  // its first net is built for this size
+    ASSERT_TRUE(TextDetector::Open(ModelDir() + "/plate_det.onnx", &fresh, true).ok());
+    fresh->SetNetCacheLimits(1, std::int64_t{1} << 30);
+    ASSERT_TRUE(fresh->Detect(scene, options, &expected).ok());
+    ASSERT_FALSE(expected.empty()) << size;
+    ASSERT_EQ(got.size(), expected.size()) << size;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      EXPECT_NEAR(got[i].score, expected[i].score, 1e-5) << size << " box " << i;
+      for (std::size_t c = 0; c < 4; ++c) {
+        EXPECT_NEAR(got[i].corners[c].x, expected[i].corners[c].x, 1e-3) << size << " box " << i;
+        EXPECT_NEAR(got[i].corners[c].y, expected[i].corners[c].y, 1e-3) << size << " box " << i;
+      }
+    }
+  }
 }
 
 TEST_F(DetectorSizeTest, NegativeMaxPixelsIsInvalidArgument) {

@@ -233,6 +233,19 @@ TEST(GemmConvolutionTest, TransposedConvolutionFusesTheDbHeadsAffineLayersAndAct
     EXPECT_LE(cv::norm(got, expected, cv::NORM_INF), 1e-4 * c.shape.in_channels)
         << c.after.back().type << " after " << c.after.size() << " layers";
     EXPECT_EQ(cv::norm(Forward(gemm, input), got, cv::NORM_INF), 0.0);
+    // A new input size makes OpenCV set the net up and fuse its layers again: the affine layers
+    // must not be folded in twice (the detector reads with one net at many sizes).
+    const cv::Mat other = RandomInput(c.shape.in_channels, 9, 13);
+    cv::Mat other_expected;
+    {
+      cv::dnn::Net fresh = DeconvolutionThen(c.shape, c.after);
+      other_expected = Forward(fresh, other);
+    }
+    const cv::Mat other_got = Forward(gemm, other);
+    ASSERT_EQ(other_got.size, other_expected.size);
+    EXPECT_LE(cv::norm(other_got, other_expected, cv::NORM_INF), 1e-4 * c.shape.in_channels)
+        << "after a new input size, " << c.after.back().type;
+    EXPECT_EQ(cv::norm(Forward(gemm, input), got, cv::NORM_INF), 0.0) << "back at the first size";
   }
 }
 

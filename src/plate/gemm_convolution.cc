@@ -494,6 +494,8 @@ class GemmDeconvolutionLayer final : public SingleInputLayer {
         }
       }
     }
+    unfused_rows_ = rows_;
+    unfused_bias_ = bias_;
   }
 
   bool getMemoryShapes(const std::vector<cv::dnn::MatShape>& inputs, int /*requiredOutputs*/,
@@ -540,6 +542,16 @@ class GemmDeconvolutionLayer final : public SingleInputLayer {
       bias_[static_cast<std::size_t>(co)] = bias_[static_cast<std::size_t>(co)] * s + b;
     }
     return true;
+  }
+
+  // OpenCV sets a net up again when its input size changes: it calls this on every layer and
+  // then fuses anew. Without going back to the unfused weights here, the affine layers would be
+  // folded in twice (the net's output was garbage after its first new size).
+  void unsetAttached() override {
+    SingleInputLayer::unsetAttached();
+    rows_ = unfused_rows_;
+    bias_ = unfused_bias_;
+    activation_ = Activation::kNone;
   }
 
   // See tryFuse: ReLU or Sigmoid (with a vectorised e^x; OpenCV 4.6 takes ~3 ns per value over
@@ -598,7 +610,8 @@ class GemmDeconvolutionLayer final : public SingleInputLayer {
   enum class Activation { kNone, kRelu, kSigmoid };
   int in_channels_, out_channels_, kernel_;
   Activation activation_ = Activation::kNone;
-  std::vector<float> rows_, bias_;  // rows_: [Cout * k * k, Cin]
+  std::vector<float> rows_, bias_;  // rows_: [Cout * k * k, Cin]; with fused layers folded in
+  std::vector<float> unfused_rows_, unfused_bias_;  // as loaded
 };
 
 // The "Deconvolution" (ONNX ConvTranspose) constructor while a detector loads.

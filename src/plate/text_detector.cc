@@ -88,18 +88,30 @@ cv::dnn::Net* TextDetector::NetFor(cv::Size input_size, bool region) {
   auto it = nets_.find(key);
   if (it == nets_.end()) {
     const std::int64_t pixels = static_cast<std::int64_t>(input_size.width) * input_size.height;
+    // Over the limits, the least recently used nets go; the first of them that runs the same
+    // model is set up again at the new size rather than a new one read from the model (OpenCV
+    // reallocates its buffers when the input size changes). Only with our layers: OpenCV 4.6's
+    // own transposed convolution gives wrong outputs once set up again, as ours did while it
+    // folded its fused layers in a second time (src/plate/gemm_convolution.cc, unsetAttached).
+    cv::dnn::Net reused;
     while (!nets_.empty() && (nets_.size() >= max_nets_ || CachedPixels() + pixels > max_pixels_)) {
       auto oldest = std::min_element(nets_.begin(), nets_.end(), [](const auto& a, const auto& b) {
         return a.second.last_use < b.second.last_use;
       });
+      if (gemm_convolutions_ && reused.empty() && std::get<2>(oldest->first) == region) {
+        reused = oldest->second.net;
+      }
       nets_.erase(oldest);
     }
-    const std::vector<uchar>& model = region ? region_model_ : model_;
-    cv::dnn::Net net =
-        gemm_convolutions_ ? ReadNetWithGemmConvolutions(model) : cv::dnn::readNetFromONNX(model);
-    if (net.empty()) return nullptr;
-    net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
-    net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+    cv::dnn::Net net = reused;
+    if (net.empty()) {
+      const std::vector<uchar>& model = region ? region_model_ : model_;
+      net =
+          gemm_convolutions_ ? ReadNetWithGemmConvolutions(model) : cv::dnn::readNetFromONNX(model);
+      if (net.empty()) return nullptr;
+      net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+      net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+    }
     // cv::dnn::Net is a shared handle: the copy is cheap.
     it = nets_.emplace(key, CachedNet{net, 0}).first;
   }

@@ -76,7 +76,8 @@ class TextDetector {
 
   // Bounds the cache of per-input-size networks (below): at most max_nets of them, holding at
   // most max_pixels input pixels together (a net's buffers grow with its input: ~85 MB per
-  // 0.5 MP). The least recently used go first; the one in use always stays, however large.
+  // 0.5 MP). The least recently used go first (or are set up again at the new size); the one in
+  // use always stays, however large.
   void SetNetCacheLimits(std::size_t max_nets, std::int64_t max_pixels);
   [[nodiscard]] std::size_t CachedNets() const { return nets_.size(); }
   [[nodiscard]] std::int64_t CachedPixels() const;
@@ -88,7 +89,14 @@ class TextDetector {
 
  private:
   TextDetector(std::vector<uchar> model, bool gemm_convolutions)
-      : model_(std::move(model)), gemm_convolutions_(gemm_convolutions) {}
+      : model_(std::move(model)), gemm_convolutions_(gemm_convolutions) {
+    if (!gemm_convolutions_) {
+      // Without our layers a net cannot be set up again at a new size (NetFor): every size
+      // keeps a Net of its own, so the cache holds more of them.
+      max_nets_ = 24;
+      max_pixels_ = std::int64_t{12} << 20;
+    }
+  }
   // The Net for one input size, of the whole-image model or (region) the proposal-region model.
   cv::dnn::Net* NetFor(cv::Size input_size, bool region = false);
   // Runs the network on `bgr` resized to `input` (multiples of 32); *probability is a copy of
@@ -111,12 +119,16 @@ class TextDetector {
   // runs the whole image): the detector with its SE averages as inputs.
   std::vector<uchar> region_model_;
   std::vector<std::string> pool_layers_;  // "onnx_node!se_pool_<k>" in the whole-image model
-  // OpenCV 4.6 returns zeros when one Net is reused with a new input size, so each input size
-  // gets its own Net (they share nothing but the serialized model). Proposal regions and mixed
-  // image sizes come in many sizes, and a second look's are large, so the cache is bounded by
-  // count and by pixels (12 MP: ~2 GB of buffers): the least recently used Net goes first.
-  std::size_t max_nets_ = 24;
-  std::int64_t max_pixels_ = std::int64_t{12} << 20;
+  // A Net per input size: OpenCV 4.6 sets a net up again (all its buffers) whenever its input
+  // size changes. Proposal regions and mixed image sizes come in many sizes, and a second look's
+  // are large, so the cache is bounded by count and by pixels (~170 MB of buffers per MP); over
+  // the limits the least recently used Net is set up again at the new size (NetFor). With the
+  // process's memory tuned (src/common/huge_page_allocator.h) that costs a few ms where reading
+  // a new Net cost ~10, so a few Nets are enough: room for two frame sizes and a second look.
+  // On the benchmark's 207 images of 44 sizes, 4 Nets and 4 MP against 24 and 12 MP: identical
+  // reads, 30 s against 36 s, peak RSS 1.4 GB against 3.0 (docs/plate-speed.md, "Memory").
+  std::size_t max_nets_ = 4;
+  std::int64_t max_pixels_ = std::int64_t{4} << 20;
   std::map<std::tuple<int, int, bool>, CachedNet> nets_;
   std::uint64_t uses_ = 0;
 };
