@@ -82,6 +82,7 @@ cv::UMatData* HugePageMatAllocator::allocate(int dims, const int* sizes, int typ
   if (total < min_bytes_) return standard->allocate(dims, sizes, type, data, step, flags, usage);
   const std::size_t length = RoundUpToHugePage(total);
   void* memory = nullptr;
+  std::size_t mapped = length;
   {
     std::lock_guard<std::mutex> lock(state_->mutex);
     // A freed mapping of this size (or up to a quarter larger) is reused as it is: its pages are
@@ -93,19 +94,18 @@ cv::UMatData* HugePageMatAllocator::allocate(int dims, const int* sizes, int typ
     }
     if (best != state_->cached.end()) {
       memory = best->first;
-      state_->cached_bytes -= best->second;
-      state_->live.emplace(memory, best->second);
-      state_->live_bytes += best->second;
+      mapped = best->second;
+      state_->cached_bytes -= mapped;
       state_->cached.erase(best);
     }
   }
-  if (memory == nullptr) {
-    memory = MapAligned(length);
-    // No address space for a mapping: OpenCV's allocator reports it the usual way.
-    if (memory == nullptr) return standard->allocate(dims, sizes, type, data, step, flags, usage);
+  if (memory == nullptr) memory = MapAligned(length);
+  // No address space for a mapping: OpenCV's allocator reports it the usual way.
+  if (memory == nullptr) return standard->allocate(dims, sizes, type, data, step, flags, usage);
+  {
     std::lock_guard<std::mutex> lock(state_->mutex);
-    state_->live.emplace(memory, length);
-    state_->live_bytes += length;
+    state_->live.emplace(memory, mapped);
+    state_->live_bytes += mapped;
   }
   // Dense steps, as OpenCV's own allocator sets them.
   if (step != nullptr) {

@@ -1,7 +1,7 @@
 // Memory for the networks: large buffers on transparent huge pages, freed memory kept for reuse.
 //
-// A network's buffers are allocated when it first runs at a new input size (OpenCV 4.6 needs
-// one Net per size, src/plate/text_detector.h), and every 4 KiB page of them then costs a page
+// A network's buffers are allocated whenever it runs at a new input size (OpenCV sets the net up
+// again, src/plate/text_detector.h), and every 4 KiB page of fresh memory then costs a page
 // fault on first touch: on the development VMs ~9 us each. The plate detector's first run at a
 // second look's 2 MP size touched ~860 MB (220,000 faults) and took 2.5 s against 0.6 s warm.
 // Two things make that memory cheaper, and TuneMemoryForNetworks() sets both up:
@@ -15,7 +15,7 @@
 //   in again by the next image.
 // Smaller thresholds for the huge-page mappings were measured too: 4 MiB made the eu set's many
 // small first runs slower (fresh 2 MiB pages where glibc reused heap), 16 MiB was no better
-// than 32 (docs/plate-speed.md, "Memory").
+// than 32 (docs/benchmarks.md, "Memory for the networks").
 #pragma once
 
 #include <cstddef>

@@ -89,14 +89,12 @@ class TextDetector {
 
  private:
   TextDetector(std::vector<uchar> model, bool gemm_convolutions)
-      : model_(std::move(model)), gemm_convolutions_(gemm_convolutions) {
-    if (!gemm_convolutions_) {
-      // Without our layers a net cannot be set up again at a new size (NetFor): every size
-      // keeps a Net of its own, so the cache holds more of them.
-      max_nets_ = 24;
-      max_pixels_ = std::int64_t{12} << 20;
-    }
-  }
+      : model_(std::move(model)),
+        gemm_convolutions_(gemm_convolutions),
+        // Without our layers a net cannot be set up again at a new size (NetFor): every size
+        // keeps a Net of its own, so the cache holds more of them.
+        max_nets_(gemm_convolutions ? 4 : 24),
+        max_pixels_(std::int64_t{gemm_convolutions ? 4 : 12} << 20) {}
   // The Net for one input size, of the whole-image model or (region) the proposal-region model.
   cv::dnn::Net* NetFor(cv::Size input_size, bool region = false);
   // Runs the network on `bgr` resized to `input` (multiples of 32); *probability is a copy of
@@ -126,9 +124,10 @@ class TextDetector {
   // process's memory tuned (src/common/huge_page_allocator.h) that costs a few ms where reading
   // a new Net cost ~10, so a few Nets are enough: room for two frame sizes and a second look.
   // On the benchmark's 207 images of 44 sizes, 4 Nets and 4 MP against 24 and 12 MP: identical
-  // reads, 30 s against 36 s, peak RSS 1.4 GB against 3.0 (docs/plate-speed.md, "Memory").
-  std::size_t max_nets_ = 4;
-  std::int64_t max_pixels_ = std::int64_t{4} << 20;
+  // reads, 30 s against 36 s, peak RSS 1.4 GB against 3.0 (docs/benchmarks.md, "One net set up
+  // again"). Set in the constructor.
+  std::size_t max_nets_;
+  std::int64_t max_pixels_;
   std::map<std::tuple<int, int, bool>, CachedNet> nets_;
   std::uint64_t uses_ = 0;
 };
