@@ -16,8 +16,6 @@ namespace portcullis {
 namespace {
 
 constexpr std::size_t kHugePage = std::size_t{2} << 20;
-// The largest M_MMAP_THRESHOLD glibc accepts on 64-bit systems (DEFAULT_MMAP_THRESHOLD_MAX).
-constexpr int kGlibcLargestMmapThreshold = 32 << 20;
 
 std::size_t RoundUpToHugePage(std::size_t bytes) {
   return (bytes + kHugePage - 1) / kHugePage * kHugePage;
@@ -184,6 +182,10 @@ std::size_t HugePageVectorThreshold() {
 void TuneMemoryForNetworks() {
 #ifndef PORTCULLIS_ASAN
   static const bool installed = [] {
+    // The largest M_MMAP_THRESHOLD glibc accepts on 64-bit systems (DEFAULT_MMAP_THRESHOLD_MAX).
+    // Declared here, not at namespace scope: under AddressSanitizer this block is compiled out,
+    // and clang then rejects an unused constant (-Wunused-const-variable).
+    constexpr int kGlibcLargestMmapThreshold = 32 << 20;
     // glibc maps anything above M_MMAP_THRESHOLD on its own and unmaps it when freed, and it
     // returns the heap's free top to the system above M_TRIM_THRESHOLD; either way the next
     // buffer is fresh memory, faulted in again. Fixed thresholds (which also stop glibc's own
